@@ -1,0 +1,117 @@
+"""The ``citylake`` console script."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from citylake.settings import Home
+
+log = logging.getLogger("citylake")
+
+DEMO_PERSONS = 20_000
+DEMO_SEED = 20261031
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="citylake", description="citylake: the data base layer of a city brain.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="generate the synthetic city's department systems and its hidden truth")
+    gen.add_argument("--persons", type=_positive, help="number of persons (required unless --advance-days)")
+    gen.add_argument("--seed", type=int, default=1, help="random seed; the output is deterministic for a seed")
+    gen.add_argument("--target", action="append", required=True, metavar="URL",
+                     help="SQLAlchemy URL to write the department systems to (repeatable); "
+                          "'{department}' in the URL gives each department its own database")
+    gen.add_argument("--truth", required=True, metavar="DIR", help="directory for the ground truth (Parquet)")
+    gen.add_argument("--advance-days", type=_positive, metavar="D",
+                     help="apply D more days of changes to systems generated earlier with this --truth")
+    gen.add_argument("--config", metavar="FILE", help="YAML overriding the synthetic city's defaults")
+
+    demo = sub.add_parser("demo", help="run the main job end to end on the embedded default")
+    demo.add_argument("--persons", type=_positive, default=DEMO_PERSONS)
+    demo.add_argument("--seed", type=int, default=DEMO_SEED)
+    return parser
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    if args.advance_days:
+        from citylake.synthcity.advance import advance
+
+        report = advance(args.advance_days, args.target, args.truth, config_path=args.config)
+        _print_advance(report)
+        return 0
+    if not args.persons:
+        log.error("--persons is required to generate a new city")
+        return 2
+    from citylake.synthcity.generate import generate
+
+    report = generate(args.persons, args.seed, args.target, args.truth, config_path=args.config)
+    _print_generation(report)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from citylake.synthcity.generate import generate
+
+    home = Home.from_env()
+    report = generate(args.persons, args.seed, [home.sqlite_source_url()], home.truth)
+    _print_generation(report)
+    print(f"\ncitylake home: {home.root}")
+    print(f"department systems: {home.sources}/<department>.db (SQLite)")
+    print(f"ground truth:       {home.truth}")
+    return 0
+
+
+def _print_generation(report) -> None:
+    w = report.world
+    print(f"synthetic city: {w['persons']:,} persons ({w['persons_alive']:,} alive), {w['households']:,} households, "
+          f"{w['addresses']:,} addresses, {w['enterprises']:,} enterprises, {w['marriages']:,} marriages "
+          f"(seed {report.seed})")
+    print(f"{'department table':<24}{'title':<28}{'rows':>10}{'defects':>10}")
+    for t in report.tables:
+        print(f"{t.table:<24}{t.title:<28}{t.rows:>10,}{t.defects:>10,}")
+    print(f"{'total':<52}{report.rows:>10,}{sum(t.defects for t in report.tables):>10,}")
+    print(f"written to {', '.join(report.targets)} in {report.seconds:.1f} s "
+          f"({report.rows / max(report.seconds, 1e-9):,.0f} rows/s); truth in {report.truth_dir}")
+
+
+def _print_advance(report) -> None:
+    print(f"advanced {report.days} day(s) to {report.as_of_after}: "
+          + ", ".join(f"{k} {v:,}" for k, v in report.events.items()))
+    print(f"{'department table':<24}{'inserted':>10}{'updated':>10}{'deleted':>10}")
+    for table, counts in report.changes.items():
+        print(f"{table:<24}{counts['inserted']:>10,}{counts['updated']:>10,}{counts['deleted']:>10,}")
+    print(f"defects corrected: {report.corrected:,}; new defects: {report.new_defects:,}; {report.seconds:.1f} s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args)
+    commands = {"generate": cmd_generate, "demo": cmd_demo}
+    try:
+        return commands[args.command](args)
+    except (ValueError, FileNotFoundError) as exc:
+        log.error("%s", exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
