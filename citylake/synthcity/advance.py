@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from citylake.schemas import reference
 from citylake.synthcity.config import SynthConfig, load_config
 from citylake.synthcity.departments import TABLES
-from citylake.synthcity.departments.base import Column, KeyCounter, Scope, TableSpec, days_of
+from citylake.synthcity.departments.base import NO_DAY, Column, KeyCounter, Scope, TableSpec, days_of
 from citylake.synthcity.load import engine_for, insert_rows
 from citylake.synthcity.render import RenderedTable, render_table
 from citylake.synthcity.streams import Streams
@@ -79,7 +79,8 @@ def advance(days: int, targets: list[str], truth_dir: str | Path, config_path: s
             changes = DayChanges(day)
             _day_of_life(world, changes, rng, config, truth, keys, report)
             defects = _corrections(changes, defects, rng, config, day, report)
-            defects = _apply(changes, defects, targets, engines, truth, report)
+            stamps = Streams(state.seed).for_part("update_time", day)
+            defects = _apply(changes, defects, targets, engines, truth, report, state.as_of, stamps)
             log.info("day %d applied: %s", day, dict(report.events))
     finally:
         for engine in engines.values():
@@ -197,11 +198,11 @@ def _births(world: World, n: int, today: int, rng: np.random.Generator) -> list[
         "household_id": mothers["household_id"].to_numpy(), "role": "child", "male": male, "alive": True, "slot": 2,
         "birth_days": today, "spouse_id": None, "father_id": fathers.index.to_numpy(),
         "mother_id": mothers["person_id"].to_numpy(),
-        "relation": np.where(male, RELATION["son"], RELATION["daughter"]), "death_days": -1,
+        "relation": np.where(male, RELATION["son"], RELATION["daughter"]), "death_days": NO_DAY,
         "marital_status": MARITAL["single"], "ex_spouse_id": None, "district_code": division,
         "surname": fathers["surname"].to_numpy(),
         "ethnicity": fathers["ethnicity"].fillna("01").to_numpy(), "birth_division_code": division,
-        "id_number": ids, "mobile": None, "employer_id": None, "employment_start_days": -1,
+        "id_number": ids, "mobile": None, "employer_id": None, "employment_start_days": NO_DAY,
     })
     new["name"] = new["surname"] + _given_names(rng, male)
     world.persons = pd.concat([p, new[p.columns]], ignore_index=True)
@@ -287,7 +288,7 @@ def _marriages(world: World, n: int, today: int, rng: np.random.Generator) -> li
     first = _next_number(world.marriages["marriage_id"], "M")
     m = pd.DataFrame({"marriage_id": [f"M{i:08d}" for i in range(first, first + k)],
                       "husband_id": men["person_id"].to_numpy(), "wife_id": women["person_id"].to_numpy(),
-                      "married_days": today, "divorced_days": -1})
+                      "married_days": today, "divorced_days": NO_DAY})
     world.marriages = pd.concat([world.marriages, m], ignore_index=True)
     spouse = dict(zip(m["husband_id"], m["wife_id"], strict=True)) | dict(zip(m["wife_id"], m["husband_id"], strict=True))
     rows = p["person_id"].isin(spouse)
@@ -354,8 +355,7 @@ def typed(text: str | None, column: Column):
 # --- applying a day to the systems and the truth ----------------------------------------------------
 
 def _apply(changes: DayChanges, defects: pd.DataFrame, targets: list[str], engines: dict, truth: TruthDir,
-           report: AdvanceReport) -> pd.DataFrame:
-    rng = np.random.default_rng(changes.day)
+           report: AdvanceReport, as_of: date, rng: np.random.Generator) -> pd.DataFrame:
     inserted: dict[str, list[RenderedTable]] = defaultdict(list)
     for rendered in changes.inserts:
         inserted[rendered.spec.qualified_name].append(rendered)
@@ -366,8 +366,8 @@ def _apply(changes: DayChanges, defects: pd.DataFrame, targets: list[str], engin
         rows = [r.rows for r in inserted.get(table, [])]
         updates = changes.updates.get(table, {})
         deletes = changes.deletes.get(table, set())
-        stamp = datetime.combine(report.as_of_after - timedelta(days=report.days) + timedelta(days=changes.day),
-                                 datetime.min.time()) + timedelta(seconds=int(rng.integers(8 * 3600, 18 * 3600)))
+        stamp = datetime.combine(as_of + timedelta(days=changes.day), datetime.min.time()) + timedelta(
+            seconds=int(rng.integers(8 * 3600, 18 * 3600)))
         for target in targets:
             key = (target, spec.department)
             if key not in engines:
@@ -383,9 +383,9 @@ def _apply(changes: DayChanges, defects: pd.DataFrame, targets: list[str], engin
     # A defect is corrected when its value is overwritten, or its duplicate row deleted.
     overwritten = {(t, k, c) for t, by_key in changes.updates.items() for k, cols in by_key.items() for c in cols}
     deleted = {(t, k, "_record") for t, keys in changes.deletes.items() for k in keys}
-    closing = defects["corrected_day"].isna() & [
+    closing = defects["corrected_day"].isna().to_numpy() & np.array([
         (t, k, c) in overwritten or (t, k, c) in deleted
-        for t, k, c in zip(defects["source_table"], defects["record_key"], defects["column"], strict=True)]
+        for t, k, c in zip(defects["source_table"], defects["record_key"], defects["column"], strict=True)], dtype=bool)
     defects.loc[closing, "corrected_day"] = changes.day
     report.corrected += int(np.sum(closing))
     if new:

@@ -106,7 +106,7 @@ def validate(raw: dict, source: str) -> SynthConfig:
         for column, rates in (columns or {}).items():
             where = f"{source}: defects.{table}.{column}"
             if column == "_record":
-                for name, rate in rates.items():
+                for name in rates:
                     if name not in RECORD_DEFECTS:
                         raise ConfigError(f"{where}.{name}: unknown record defect; known: {sorted(RECORD_DEFECTS)}")
                 defects[table][column] = {k: _rate(v, f"{where}.{k}") for k, v in rates.items()}

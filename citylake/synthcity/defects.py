@@ -121,14 +121,21 @@ def _s2t():
     return opencc.OpenCC("s2t")
 
 
+@cache
+def _traditional_char(c: str) -> str:
+    return _s2t().convert(c)
+
+
 def _traditional(values, column, rng):
-    conv = _s2t()
-    return values.map(conv.convert)
+    # Character by character, as an old traditional-character input method writes (and so a text
+    # changes exactly when one of its characters has a traditional form).
+    return values.map(lambda v: "".join(_traditional_char(c) for c in v))
 
 
 def _changes_in_traditional(values, column, frame):
-    conv = _s2t()
-    return values.map(lambda v: isinstance(v, str) and conv.convert(v) != v).to_numpy()
+    chars = set().union(*(set(v) for v in values.dropna().unique()))
+    changing = {c for c in chars if _traditional_char(c) != c}
+    return values.map(lambda v: isinstance(v, str) and not changing.isdisjoint(v)).to_numpy()
 
 
 def _impossible_date(values, column, rng):
@@ -216,24 +223,26 @@ _BUILDING_UNIT = re.compile(r"(\d+)号楼(\d+)单元")
 
 def _address_variant(values, column, rng):
     """The ways departments write one address: no province/city, 栋, dashes, full-width, 一号楼."""
-    style = rng.integers(0, 6, len(values))
+    first_style = rng.integers(0, len(_ADDRESS_STYLES), len(values))
     out = []
-    for v, s in zip(values, style, strict=True):
-        w = v.replace("山东省", "")
-        if s == 0:
-            w = w.replace("济南市", "")
-        elif s == 1:
-            w = w.replace("号楼", "栋")
-        elif s == 2:
-            w = w.replace("号楼", "-").replace("单元", "-").replace("室", "")
-        elif s == 3:
-            w = "".join(_FULLWIDTH.get(c, c) for c in w)
-        elif s == 4:
-            w = w.replace("号楼", "#楼").replace("济南市", "济南")
-        else:
-            w = _BUILDING_UNIT.sub(lambda m: _cn_number(m.group(1)) + "号楼" + _cn_number(m.group(2)) + "单元", w)
-        out.append(w if w != v else v.replace("山东省济南市", "济南"))
+    for v, s in zip(values, first_style, strict=True):
+        # Try the drawn style first, then the others, until the text differs from the standard form.
+        for k in range(len(_ADDRESS_STYLES)):
+            w = _ADDRESS_STYLES[(s + k) % len(_ADDRESS_STYLES)](v)
+            if w != v:
+                break
+        out.append(w)
     return pd.Series(out, index=values.index, dtype=object)
+
+
+_ADDRESS_STYLES = (
+    lambda v: v.replace("山东省", "").replace("济南市", ""),
+    lambda v: v.replace("山东省", "").replace("号楼", "栋"),
+    lambda v: v.replace("号楼", "-").replace("单元", "-").replace("室", ""),
+    lambda v: "".join(_FULLWIDTH.get(c, c) for c in v),
+    lambda v: v.replace("山东省", "").replace("号楼", "#楼").replace("济南市", "济南"),
+    lambda v: _BUILDING_UNIT.sub(lambda m: _cn_number(m.group(1)) + "号楼" + _cn_number(m.group(2)) + "单元", v),
+)
 
 
 def _cn_number(digits: str) -> str:

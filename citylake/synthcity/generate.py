@@ -36,6 +36,7 @@ class GenerationReport:
     truth_dir: str
     world: dict[str, int]
     tables: list[TableReport] = field(default_factory=list)
+    world_seconds: float = 0.0
     seconds: float = 0.0
 
     @property
@@ -53,7 +54,8 @@ def generate(persons: int, seed: int, targets: list[str], truth_dir: str | Path,
     truth.reset()
     world = build_world(persons, seed, config)
     truth.write_world(world)
-    report = GenerationReport(persons, seed, [mask_url(t) for t in targets], str(truth.root), world.summary())
+    report = GenerationReport(persons, seed, [mask_url(t) for t in targets], str(truth.root), world.summary(),
+                              world_seconds=time.perf_counter() - started)
 
     engines = {}
     for target in targets:

@@ -67,7 +67,7 @@ def _create_database(url: URL) -> None:
     if not name or not re.fullmatch(r"[A-Za-z0-9_]+", name):
         raise TargetError(f"database name {name!r} must be letters, digits and underscores")
     backend = url.get_backend_name()
-    server = url.set(database="postgres" if backend == "postgresql" else None)
+    server = url.set(database="postgres" if backend == "postgresql" else "information_schema")
     engine = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:

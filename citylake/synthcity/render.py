@@ -69,6 +69,11 @@ def inject_defects(spec: TableSpec, frame: pd.DataFrame, rates: dict[str, dict[s
         originals = copies[spec.key].to_numpy()
         copies[spec.key] = keys.take(spec, len(copies))
         frame = pd.concat([frame, copies], ignore_index=True)
+        # A copy carries its original's spoiled values, so it carries their defects too.
+        copied_keys = dict(zip(originals, copies[spec.key], strict=True))
+        inherited = [r[r["record_key"].isin(copied_keys)].assign(record_key=lambda d: d["record_key"].map(copied_keys))
+                     for r in records]
+        records.extend(inherited)
         records.append(pd.DataFrame({
             "record_key": copies[spec.key].to_numpy(), "column": "_record", "role": "subject",
             "defect": "duplicate", "visible_to_standards": False, "clean_value": originals,

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from citylake.synthcity.departments.base import NO_DAY
 from citylake.synthcity.render import DEFECT_COLUMNS, TRUTH_COLUMNS
 
 ENTITY_FILES = {"addresses": "address", "households": "household", "persons": "person",
@@ -119,12 +120,12 @@ class TruthDir:
 
 
 def _days_to_dates(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns ``*_days`` (days since 1970, -1 for none) become ``*_date`` date columns."""
+    """Columns ``*_days`` (days since 1970, NO_DAY for none) become ``*_date`` date columns."""
     out = frame.copy()
     for col in [c for c in frame.columns if c.endswith("_days")]:
         arr = frame[col].to_numpy(dtype=np.int64)
-        dates = pd.Series(pd.to_datetime(np.where(arr < 0, 0, arr), unit="D").date, dtype=object)
-        dates[arr < 0] = None
+        dates = pd.Series(pd.to_datetime(np.where(arr == NO_DAY, 0, arr), unit="D").date, dtype=object)
+        dates[arr == NO_DAY] = None
         out[col.removesuffix("_days") + "_date"] = dates.to_numpy()
         out = out.drop(columns=col)
     return out
@@ -134,7 +135,7 @@ def _dates_to_days(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for col in [c for c in frame.columns if c.endswith("_date")]:
         stamps = pd.to_datetime(frame[col])
-        days = ((stamps - pd.Timestamp("1970-01-01")).dt.days).fillna(-1).astype(np.int64)
+        days = ((stamps - pd.Timestamp("1970-01-01")).dt.days).fillna(NO_DAY).astype(np.int64)
         out[col.removesuffix("_date") + "_days"] = days.to_numpy()
         out = out.drop(columns=col)
     return out

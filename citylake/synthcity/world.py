@@ -21,6 +21,7 @@ from faker.providers.person.zh_CN import Provider as ZhNames
 from citylake.schemas import reference
 from citylake.schemas.identifiers import id_check_chars_array, org_code_check_char, uscc_check_char
 from citylake.synthcity.config import SynthConfig
+from citylake.synthcity.departments.base import NO_DAY
 from citylake.synthcity.streams import Streams
 
 log = logging.getLogger(__name__)
@@ -258,13 +259,13 @@ def _link_family(p: pd.DataFrame, h: pd.DataFrame, rng: np.random.Generator, con
 
     # Deaths: the deceased parents of grandchildren, the late spouses of widowed elders, and the
     # year's ordinary mortality among the old.
-    death = np.full(len(p), -1, dtype=np.int64)
+    death = np.full(len(p), NO_DAY, dtype=np.int64)
     death[dp] = as_of - rng.integers(30, 365 * 8, dp.sum())
     old = (as_of - p["birth_days"].to_numpy()) > 70 * 365.25
     dies = old & (rng.random(len(p)) < config.annual_mortality_over_70) & ~dp
     death[dies] = as_of - rng.integers(1, 365, dies.sum())
     p["death_days"] = death
-    p["alive"] = death < 0
+    p["alive"] = death == NO_DAY
 
     status = np.full(len(p), MARITAL["single"], dtype=object)
     has_spouse = p["spouse_id"].notna().to_numpy()
@@ -552,8 +553,14 @@ def _enterprises(p: pd.DataFrame, a: pd.DataFrame, rng: np.random.Generator, gaz
     a = pd.concat([a, office_addr[a.columns]], ignore_index=True)
 
     # Legal representatives: living adults; shell companies share a few "professional" nominees.
-    adults = p[(p["alive"]) & (p["birth_days"] < as_of - 25 * 365) & (p["birth_days"] > as_of - 75 * 365)]
-    rep = adults["person_id"].to_numpy()[rng.integers(0, len(adults), n)]
+    # Legal representatives: living persons who were at least 20 when the enterprise was founded
+    # and are under 75 now (the oldest eligible are drawn less often than chance would, by design
+    # of the draw: uniformly among those old enough).
+    adults = p[(p["alive"]) & (p["birth_days"] < as_of - 20 * 365) & (p["birth_days"] > as_of - 75 * 365)]
+    adults = adults.sort_values("birth_days", kind="stable")
+    old_enough = np.searchsorted(adults["birth_days"].to_numpy(), established - 20 * 365, side="right")
+    pick = (rng.random(n) * np.maximum(old_enough, 1)).astype(np.int64)
+    rep = adults["person_id"].to_numpy()[pick]
     if shell.any():
         nominees = rep[np.flatnonzero(shell)[: max(1, int(shell.sum()) // 6)]]
         rep[shell] = nominees[rng.integers(0, len(nominees), int(shell.sum()))]
@@ -594,7 +601,7 @@ def _employment(p: pd.DataFrame, e: pd.DataFrame, rng: np.random.Generator, conf
     est = p["employer_id"].map(e.set_index("enterprise_id")["established_days"])
     start = np.maximum(p["birth_days"].to_numpy() + int(18 * 365.25), est.fillna(0).to_numpy().astype(np.int64))
     span = np.maximum(as_of - start, 1)
-    p["employment_start_days"] = np.where(employed, start + (rng.random(len(p)) * span * 0.9).astype(np.int64), -1)
+    p["employment_start_days"] = np.where(employed, start + (rng.random(len(p)) * span * 0.9).astype(np.int64), NO_DAY)
     return p
 
 
@@ -605,11 +612,13 @@ def _marriages(p: pd.DataFrame, rng: np.random.Generator, config: SynthConfig) -
     wives_birth = husbands["spouse_id"].map(p.set_index("person_id")["birth_days"]).to_numpy()
     younger = np.maximum(husbands["birth_days"].to_numpy(), wives_birth)
     married = younger + ((22 + rng.gamma(2.0, 2.0, len(husbands))) * 365.25).astype(np.int64)
-    deaths = np.minimum(husbands["death_days"].to_numpy(), husbands["spouse_id"].map(p.set_index("person_id")["death_days"]).to_numpy())
-    limit = np.where(deaths > 0, deaths, as_of) - 30
+    deaths = np.stack([husbands["death_days"].to_numpy(),
+                       husbands["spouse_id"].map(p.set_index("person_id")["death_days"]).to_numpy()])
+    first_death = np.where(deaths == NO_DAY, as_of, deaths).min(axis=0)
+    limit = first_death - 30
     married = np.minimum(married, limit)
     m = pd.DataFrame({"husband_id": husbands["person_id"].to_numpy(), "wife_id": husbands["spouse_id"].to_numpy(),
-                      "married_days": married, "divorced_days": -1})
+                      "married_days": married, "divorced_days": NO_DAY})
     ex = p[p["male"] & p["ex_spouse_id"].notna()]
     if len(ex):
         ex_wife_birth = ex["ex_spouse_id"].map(p.set_index("person_id")["birth_days"]).to_numpy()
@@ -632,7 +641,7 @@ def _welfare(h: pd.DataFrame, p: pd.DataFrame, rng: np.random.Generator, config:
     w = np.where(employed > 0, w * 0.1, w)
     prob = np.minimum(w * config.low_income_household_share, 0.9)
     h["low_income"] = rng.random(len(h)) < prob
-    h["low_income_since_days"] = np.where(h["low_income"], _days(config.as_of) - rng.integers(30, 365 * 6, len(h)), -1)
+    h["low_income_since_days"] = np.where(h["low_income"], _days(config.as_of) - rng.integers(30, 365 * 6, len(h)), NO_DAY)
     return h
 
 

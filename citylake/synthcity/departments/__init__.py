@@ -3,7 +3,17 @@ tables from the true world in that department's own naming, types and formats.""
 
 from __future__ import annotations
 
-from citylake.synthcity.departments import gongan, jiaoyu, minzheng, renshe, scjg, shuiwu, weijian, yibao, zrzy
+from citylake.synthcity.departments import (
+    gongan,
+    jiaoyu,
+    minzheng,
+    renshe,
+    scjg,
+    shuiwu,
+    weijian,
+    yibao,
+    zrzy,
+)
 from citylake.synthcity.departments.base import TableSpec
 
 # Department code -> (Chinese name, English name). The code names the database of the department.

@@ -104,8 +104,7 @@ class KeyCounter:
     def take(self, spec: TableSpec, n: int) -> np.ndarray:
         start = self.next_number.get(spec.qualified_name, 1)
         self.next_number[spec.qualified_name] = start + n
-        numbers = np.arange(start, start + n)
-        return np.char.add(spec.key_prefix, np.char.zfill(numbers.astype(str), spec.key_width)).astype(object)
+        return np.array([f"{spec.key_prefix}{i:0{spec.key_width}d}" for i in range(start, start + n)], dtype=object)
 
 
 @dataclass(frozen=True)
@@ -148,22 +147,27 @@ class RenderContext:
         return pd.Series(pd.to_datetime(base, unit="D") + pd.to_timedelta(seconds, unit="s"))
 
 
+# "No such day" in day-number columns (death_days of the living …). Day numbers count from 1970 and
+# are negative for earlier births, so the sentinel sits far below any real date.
+NO_DAY = -1_000_000
+
+
 def days_of(d: date) -> int:
     return (d - date(1970, 1, 1)).days
 
 
 def as_dates(days) -> pd.Series:
-    """Day numbers (since 1970) to ``datetime.date`` objects; negative numbers become None."""
+    """Day numbers (since 1970) to ``datetime.date`` objects; NO_DAY becomes None."""
     arr = np.asarray(days, dtype=np.int64)
-    out = pd.Series(pd.to_datetime(np.where(arr < 0, 0, arr), unit="D").date, dtype=object)
-    out[arr < 0] = None
+    out = pd.Series(pd.to_datetime(np.where(arr == NO_DAY, 0, arr), unit="D").date, dtype=object)
+    out[arr == NO_DAY] = None
     return out
 
 
 def fmt_dates(days, fmt: str) -> pd.Series:
     arr = np.asarray(days, dtype=np.int64)
-    out = pd.Series(pd.to_datetime(np.where(arr < 0, 0, arr), unit="D").strftime(fmt), dtype=object)
-    out[arr < 0] = None
+    out = pd.Series(pd.to_datetime(np.where(arr == NO_DAY, 0, arr), unit="D").strftime(fmt), dtype=object)
+    out[arr == NO_DAY] = None
     return out
 
 
@@ -175,9 +179,9 @@ def render_date(days, column: Column) -> pd.Series:
         return fmt_dates(days, column.fmt or "%Y-%m-%d")
     if column.kind == "date_int":
         arr = np.asarray(days, dtype=np.int64)
-        numbers = pd.to_datetime(np.where(arr < 0, 0, arr), unit="D").strftime("%Y%m%d").astype(np.int64)
-        out = pd.Series(np.where(arr < 0, 0, numbers), dtype="Int64")
-        out[arr < 0] = pd.NA
+        numbers = pd.to_datetime(np.where(arr == NO_DAY, 0, arr), unit="D").strftime("%Y%m%d").astype(np.int64)
+        out = pd.Series(numbers, dtype="Int64")
+        out[arr == NO_DAY] = pd.NA
         return out
     if column.kind == "datetime":
         arr = np.asarray(days, dtype=np.int64)

@@ -10,11 +10,18 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from citylake.synthcity.departments.base import Column, RenderContext, TableSpec, fmt_dates, render_sex
+from citylake.synthcity.departments.base import (
+    NO_DAY,
+    Column,
+    RenderContext,
+    TableSpec,
+    fmt_dates,
+    render_sex,
+)
 
 COLUMNS = (
     Column("RYID", sa.String(20), "key", "人员编号", nullable=False),
-    Column("GMSFHM", sa.String(18), "id_number", "公民身份号码"),
+    Column("GMSFHM", sa.String(32), "id_number", "公民身份号码"),
     Column("XM", sa.String(50), "person_name", "姓名"),
     Column("XB", sa.String(1), "sex", "性别(GB/T 2261.1)", fmt="gb"),
     Column("MZ", sa.String(2), "ethnicity", "民族(GB/T 3304)", fmt="code"),
@@ -39,7 +46,7 @@ def render_czrk(ctx: RenderContext) -> pd.DataFrame:
     address_id = p["household_id"].map(h["address_id"])
     spec = TABLES[0]
     col = {c.name: c for c in COLUMNS}
-    dead = p["death_days"].to_numpy() >= 0
+    dead = p["death_days"].to_numpy() != NO_DAY
     frame = pd.DataFrame({
         "RYID": ctx.keys.take(spec, len(p)),
         "GMSFHM": p["id_number"].to_numpy(),
@@ -53,7 +60,7 @@ def render_czrk(ctx: RenderContext) -> pd.DataFrame:
         "HYZK": p["marital_status"].to_numpy(),
         "LXDH": p["mobile"].to_numpy(),
         "ZXBS": np.where(dead, "1", "0"),
-        "ZXRQ": fmt_dates(np.where(dead, p["death_days"] + 3, -1), "%Y%m%d").to_numpy(),
+        "ZXRQ": fmt_dates(np.where(dead, p["death_days"] + 3, NO_DAY), "%Y%m%d").to_numpy(),
         "ZXYY": np.where(dead, "死亡", None),
         "GXSJ": ctx.update_times(len(p), np.maximum(p["birth_days"], p["death_days"])).to_numpy(),
         "_truth_subject": p["person_id"].to_numpy(),

@@ -11,7 +11,14 @@ import pandas as pd
 import sqlalchemy as sa
 
 from citylake.schemas.reference import code_table
-from citylake.synthcity.departments.base import Column, RenderContext, TableSpec, as_dates, days_of, render_sex
+from citylake.synthcity.departments.base import (
+    Column,
+    RenderContext,
+    TableSpec,
+    as_dates,
+    days_of,
+    render_sex,
+)
 
 COLUMNS = (
     Column("xsid", sa.String(16), "key", "学生ID", nullable=False),
@@ -20,12 +27,12 @@ COLUMNS = (
     Column("xbm", sa.String(1), "sex", "性别码", fmt="gb"),
     Column("csrq", sa.Date(), "date", "出生日期"),
     Column("mzm", sa.String(20), "ethnicity", "民族", fmt="name"),
-    Column("sfzjh", sa.String(18), "id_number", "身份证件号"),
+    Column("sfzjh", sa.String(32), "id_number", "身份证件号"),
     Column("xxmc", sa.String(100), "text", "学校名称", role="school"),
     Column("nj", sa.String(10), "code", "年级"),
     Column("jtzz", sa.String(200), "address", "家庭住址", role="address"),
     Column("jhrxm", sa.String(50), "person_name", "监护人姓名", role="guardian"),
-    Column("jhrsfzjh", sa.String(18), "id_number", "监护人身份证件号", role="guardian"),
+    Column("jhrsfzjh", sa.String(32), "id_number", "监护人身份证件号", role="guardian"),
     Column("jhrgx", sa.String(10), "code", "监护人关系", role="guardian"),
     Column("gxsj", sa.DateTime(), "timestamp", "更新时间"),
 )

@@ -18,10 +18,10 @@ HYDJ_COLUMNS = (
     Column("DJID", sa.String(16), "key", "登记编号", nullable=False),
     Column("YWLX", sa.String(4), "code", "业务类型(结婚/离婚)"),
     Column("NFXM", sa.String(50), "person_name", "男方姓名", role="husband"),
-    Column("NFSFZH", sa.String(18), "id_number", "男方身份证号", role="husband"),
+    Column("NFSFZH", sa.String(32), "id_number", "男方身份证号", role="husband"),
     Column("NFCSRQ", sa.String(10), "date_str", "男方出生日期", role="husband", fmt="%Y-%m-%d"),
     Column("NVFXM", sa.String(50), "person_name", "女方姓名", role="wife"),
-    Column("NVFSFZH", sa.String(18), "id_number", "女方身份证号", role="wife"),
+    Column("NVFSFZH", sa.String(32), "id_number", "女方身份证号", role="wife"),
     Column("NVFCSRQ", sa.String(10), "date_str", "女方出生日期", role="wife", fmt="%Y-%m-%d"),
     Column("DJRQ", sa.String(10), "date_str", "登记日期", role="marriage", fmt="%Y-%m-%d"),
     Column("DJJG", sa.String(60), "text", "登记机关", role="marriage"),
@@ -30,7 +30,7 @@ HYDJ_COLUMNS = (
 SWDJ_COLUMNS = (
     Column("SWDJBH", sa.String(16), "key", "死亡登记编号", nullable=False),
     Column("SZXM", sa.String(50), "person_name", "死者姓名"),
-    Column("SZSFZH", sa.String(18), "id_number", "死者身份证号"),
+    Column("SZSFZH", sa.String(32), "id_number", "死者身份证号"),
     Column("XB", sa.String(1), "sex", "性别", fmt="gb"),
     Column("SWRQ", sa.String(10), "date_str", "死亡日期", fmt="%Y-%m-%d"),
     Column("SWYY", sa.String(20), "text", "死亡原因"),
@@ -40,9 +40,9 @@ SWDJ_COLUMNS = (
 )
 DBJZ_COLUMNS = (
     Column("cyid", sa.String(14), "key", "成员编号", nullable=False),
-    Column("jtbh", sa.String(14), "text", "家庭编号", role="household"),
+    Column("jtbh", sa.String(20), "text", "家庭编号", role="household"),
     Column("xm", sa.String(50), "person_name", "姓名"),
-    Column("sfzh", sa.String(18), "id_number", "身份证号"),
+    Column("sfzh", sa.String(32), "id_number", "身份证号"),
     Column("yhzgx", sa.String(10), "text", "与户主关系"),
     Column("jtzz", sa.String(200), "address", "家庭住址", role="address"),
     Column("bzje", sa.Numeric(10, 2), "number", "月保障金额(元)"),
@@ -128,7 +128,7 @@ def render_dbjz(ctx: RenderContext) -> pd.DataFrame:
     amount = np.round(standard * ctx.rng.uniform(0.3, 1.0, len(p)), 2)
     return pd.DataFrame({
         "cyid": ctx.keys.take(spec, len(p)),
-        "jtbh": p["household_id"].map(hh["hukou_number"]).radd("DB").to_numpy(),
+        "jtbh": p["household_id"].map(hh["hukou_number"]).astype(str).radd("DB").to_numpy(),
         "xm": p["name"].to_numpy(),
         "sfzh": p["id_number"].to_numpy(),
         "yhzgx": p["relation"].map(_RELATION_TEXT).to_numpy(),

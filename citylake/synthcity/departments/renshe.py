@@ -10,17 +10,24 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from citylake.synthcity.departments.base import Column, RenderContext, TableSpec, render_date, render_sex
+from citylake.synthcity.departments.base import (
+    NO_DAY,
+    Column,
+    RenderContext,
+    TableSpec,
+    render_date,
+    render_sex,
+)
 
 COLUMNS = (
     Column("aac001", sa.String(16), "key", "个人编号", nullable=False),
-    Column("aac002", sa.String(18), "id_number", "公民身份号码"),
+    Column("aac002", sa.String(32), "id_number", "公民身份号码"),
     Column("aac003", sa.String(50), "person_name", "姓名"),
     Column("aac004", sa.String(1), "sex", "性别", fmt="gb"),
     Column("aac005", sa.String(2), "ethnicity", "民族", fmt="code"),
     Column("aac006", sa.Integer(), "date_int", "出生日期"),
     Column("aab001", sa.String(12), "text", "单位编号", role="employer"),
-    Column("aab998", sa.String(18), "uscc", "统一社会信用代码", role="employer"),
+    Column("aab998", sa.String(32), "uscc", "统一社会信用代码", role="employer"),
     Column("aab004", sa.String(100), "org_name", "单位名称", role="employer"),
     Column("aae140", sa.String(3), "code", "险种类型(110 企业职工基本养老保险)"),
     Column("aac008", sa.String(1), "insurance_status", "参保状态(1 参保缴费 2 暂停缴费 3 终止参保)", fmt="1"),
@@ -36,7 +43,7 @@ def render_ac02(ctx: RenderContext) -> pd.DataFrame:
     e = w.enterprises.set_index("enterprise_id").reindex(p["employer_id"])
     col = {c.name: c for c in COLUMNS}
     spec = TABLES[0]
-    dead = p["death_days"].to_numpy() >= 0
+    dead = p["death_days"].to_numpy() != NO_DAY
     return pd.DataFrame({
         "aac001": ctx.keys.take(spec, len(p)),
         "aac002": p["id_number"].to_numpy(),

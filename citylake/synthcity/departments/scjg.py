@@ -14,11 +14,11 @@ from citylake.synthcity.departments.minzheng import _decimal
 
 COLUMNS = (
     Column("PRIPID", sa.String(20), "key", "主体身份代码", nullable=False),
-    Column("TYSHXYDM", sa.String(18), "uscc", "统一社会信用代码"),
+    Column("TYSHXYDM", sa.String(32), "uscc", "统一社会信用代码"),
     Column("QYMC", sa.String(200), "org_name", "企业名称"),
     Column("QYLX", sa.String(50), "code", "企业类型"),
     Column("FDDBR", sa.String(50), "person_name", "法定代表人", role="legal_rep"),
-    Column("FDDBRZJHM", sa.String(18), "id_number", "法定代表人证件号码", role="legal_rep"),
+    Column("FDDBRZJHM", sa.String(32), "id_number", "法定代表人证件号码", role="legal_rep"),
     Column("ZS", sa.String(200), "address", "住所", role="address"),
     Column("ZCZB", sa.Numeric(18, 4), "number", "注册资本(万元)"),
     Column("CLRQ", sa.Date(), "date", "成立日期"),

@@ -18,7 +18,7 @@ from citylake.synthcity.departments.minzheng import _decimal
 
 COLUMNS = (
     Column("sbxh", sa.String(20), "key", "申报序号", nullable=False),
-    Column("nsrsbh", sa.String(20), "uscc", "纳税人识别号"),
+    Column("nsrsbh", sa.String(32), "uscc", "纳税人识别号"),
     Column("nsrmc", sa.String(200), "org_name", "纳税人名称"),
     Column("zsxm_dm", sa.String(5), "code", "征收项目代码(10101 增值税 10104 企业所得税)"),
     Column("skssqq", sa.String(10), "date_str", "税款所属期起", role="period", fmt="%Y-%m-%d"),

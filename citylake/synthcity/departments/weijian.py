@@ -12,7 +12,15 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from citylake.synthcity.departments.base import Column, RenderContext, TableSpec, as_dates, days_of, render_date, render_sex
+from citylake.synthcity.departments.base import (
+    Column,
+    RenderContext,
+    TableSpec,
+    as_dates,
+    days_of,
+    render_date,
+    render_sex,
+)
 
 COLUMNS = (
     Column("CSZMBH", sa.String(12), "key", "出生医学证明编号", nullable=False),
@@ -21,9 +29,9 @@ COLUMNS = (
     Column("CSSJ", sa.DateTime(), "datetime", "出生时间"),
     Column("CSDD", sa.String(100), "text", "出生地点"),
     Column("MQXM", sa.String(50), "person_name", "母亲姓名", role="mother"),
-    Column("MQSFZH", sa.String(18), "id_number", "母亲身份证号", role="mother"),
+    Column("MQSFZH", sa.String(32), "id_number", "母亲身份证号", role="mother"),
     Column("FQXM", sa.String(50), "person_name", "父亲姓名", role="father"),
-    Column("FQSFZH", sa.String(18), "id_number", "父亲身份证号", role="father"),
+    Column("FQSFZH", sa.String(32), "id_number", "父亲身份证号", role="father"),
     Column("QFRQ", sa.Date(), "date", "签发日期"),
     Column("UPDATE_TIME", sa.DateTime(), "timestamp", "更新时间"),
 )

@@ -13,7 +13,15 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from citylake.synthcity.departments.base import Column, RenderContext, TableSpec, as_dates, days_of, render_sex
+from citylake.synthcity.departments.base import (
+    NO_DAY,
+    Column,
+    RenderContext,
+    TableSpec,
+    as_dates,
+    days_of,
+    render_sex,
+)
 
 COLUMNS = (
     Column("psn_insu_id", sa.String(20), "key", "人员参保关系ID", nullable=False),
@@ -46,7 +54,7 @@ def render_psn_insu(ctx: RenderContext, coverage: float | None = None) -> pd.Dat
     e = w.enterprises.set_index("enterprise_id")
     employed = p["employer_id"].notna().to_numpy()
     col = {c.name: c for c in COLUMNS}
-    dead = p["death_days"].to_numpy() >= 0
+    dead = p["death_days"].to_numpy() != NO_DAY
     begin = np.where(employed, p["employment_start_days"], np.maximum(p["birth_days"] + 30, RESIDENT_SCHEME_START))
     spec = TABLES[0]
     keys = ctx.keys.take(spec, len(p))
@@ -63,7 +71,7 @@ def render_psn_insu(ctx: RenderContext, coverage: float | None = None) -> pd.Dat
         "psn_insu_stas": np.where(dead, "4", "1"),
         "emp_name": p["employer_id"].map(e["name"]).to_numpy(),
         "begndate": as_dates(begin).to_numpy(),
-        "enddate": as_dates(np.where(dead, p["death_days"], -1)).to_numpy(),
+        "enddate": as_dates(np.where(dead, p["death_days"], NO_DAY)).to_numpy(),
         "updt_time": ctx.update_times(len(p), np.maximum(begin, p["death_days"])).to_numpy(),
         "_truth_subject": p["person_id"].to_numpy(),
         "_truth_employer": p["employer_id"].to_numpy(),
