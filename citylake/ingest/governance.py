@@ -1,0 +1,75 @@
+"""The governance tables ingestion writes: batch audit, watermarks, source schemas and schema drift.
+
+They are small Delta tables in the ``governance`` layer, appended to after each bronze commit and
+read whole (a row per batch and table).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+BATCH_AUDIT = "governance.batch_audit"
+WATERMARK = "governance.watermark"
+SOURCE_SCHEMA = "governance.source_schema"
+SCHEMA_DRIFT = "governance.schema_drift"
+
+_TS = pa.timestamp("us", tz="UTC")
+SCHEMAS = {
+    BATCH_AUDIT: pa.schema([
+        ("batch_id", pa.string()), ("stage", pa.string()), ("system", pa.string()), ("source_table", pa.string()),
+        ("target_table", pa.string()), ("load_mode", pa.string()), ("rows_read", pa.int64()),
+        ("rows_unchanged", pa.int64()), ("rows_written", pa.int64()), ("inserted", pa.int64()),
+        ("updated", pa.int64()), ("deleted", pa.int64()), ("watermark_before", pa.string()),
+        ("watermark_after", pa.string()), ("target_version", pa.int64()), ("started_at", _TS),
+        ("committed_at", _TS),
+    ]),
+    WATERMARK: pa.schema([
+        ("system", pa.string()), ("source_table", pa.string()), ("update_column", pa.string()),
+        ("value", pa.string()), ("batch_id", pa.string()), ("committed_at", _TS),
+    ]),
+    SOURCE_SCHEMA: pa.schema([
+        ("system", pa.string()), ("source_table", pa.string()), ("columns_json", pa.string()),
+        ("batch_id", pa.string()), ("recorded_at", _TS),
+    ]),
+    SCHEMA_DRIFT: pa.schema([
+        ("system", pa.string()), ("source_table", pa.string()), ("column", pa.string()), ("change", pa.string()),
+        ("old_type", pa.string()), ("new_type", pa.string()), ("batch_id", pa.string()), ("detected_at", _TS),
+    ]),
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def append(lake, table: str, rows: list[Mapping[str, Any]]) -> None:
+    if rows:
+        lake.write_arrow(table, pa.Table.from_pylist([dict(r) for r in rows], schema=SCHEMAS[table]))
+
+
+def read(lake, table: str, **equal: str) -> list[dict[str, Any]]:
+    """Rows of a governance table whose columns equal the given values."""
+    if not lake.exists(table):
+        return []
+    rows = lake.read_arrow(table).read_all().to_pylist()
+    return [r for r in rows if all(r[k] == v for k, v in equal.items())]
+
+
+def audited_batch(lake, batch_id: str, target_table: str) -> dict[str, Any] | None:
+    found = read(lake, BATCH_AUDIT, batch_id=batch_id, target_table=target_table)
+    return found[-1] if found else None
+
+
+def last_watermark(lake, system: str, source_table: str) -> str | None:
+    rows = read(lake, WATERMARK, system=system, source_table=source_table)
+    return max(rows, key=lambda r: r["committed_at"])["value"] if rows else None
+
+
+def last_source_columns(lake, system: str, source_table: str) -> dict[str, str] | None:
+    rows = read(lake, SOURCE_SCHEMA, system=system, source_table=source_table)
+    return json.loads(max(rows, key=lambda r: r["recorded_at"])["columns_json"]) if rows else None

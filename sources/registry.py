@@ -1,0 +1,139 @@
+"""The source registry: one YAML file per department system under ``sources/systems/``.
+
+Onboarding a department system is a registry entry, not code. Each file names the system (Chinese
+and English), its owner department, the Airflow connection id it is reached through, a schedule,
+and its tables: primary key, load mode (``incremental`` by an update column, or ``snapshot``),
+and the mapping of its columns to the data standard. Files are validated on load; an error names
+the file and the entry.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REGISTRY_ENV = "CITYLAKE_SOURCES"
+DEFAULT_REGISTRY = Path(__file__).with_name("systems")
+LOAD_MODES = ("incremental", "snapshot")
+_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+_STANDARD_FIELD = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+
+
+class RegistryError(ValueError):
+    """A source registry file has a missing, unknown or malformed entry."""
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    name: str
+    description: str
+    primary_key: tuple[str, ...]
+    load: str
+    update_column: str | None
+    detect_deletes: bool
+    columns: dict[str, str] = field(default_factory=dict)
+
+    def bronze_name(self, system: str) -> str:
+        return f"bronze.{system}_{self.name.lower()}"
+
+
+@dataclass(frozen=True)
+class SourceSystem:
+    code: str
+    name_zh: str
+    name_en: str
+    owner: str
+    connection: str
+    schedule: str
+    tables: tuple[SourceTable, ...]
+    path: Path
+
+    def table(self, name: str) -> SourceTable:
+        for t in self.tables:
+            if t.name == name:
+                return t
+        raise KeyError(f"{self.code} has no table {name}")
+
+
+_SYSTEM_KEYS = {"system", "name_zh", "name_en", "owner", "connection", "schedule", "tables"}
+_TABLE_KEYS = {"name", "description", "primary_key", "load", "update_column", "detect_deletes", "columns"}
+
+
+def _req(entry: dict, key: str, where: str, kind=str):
+    if key not in entry or entry[key] in (None, ""):
+        raise RegistryError(f"{where}: missing '{key}'")
+    value = entry[key]
+    if not isinstance(value, kind):
+        raise RegistryError(f"{where}: '{key}' should be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def load_system(path: Path) -> SourceSystem:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise RegistryError(f"{path}: expected a mapping with {sorted(_SYSTEM_KEYS)}")
+    unknown = set(doc) - _SYSTEM_KEYS
+    if unknown:
+        raise RegistryError(f"{path}: unknown entries {sorted(unknown)}")
+    code = _req(doc, "system", str(path))
+    if not _IDENT.match(code):
+        raise RegistryError(f"{path}: system '{code}' must be lowercase letters, digits and underscores")
+    tables = []
+    for i, entry in enumerate(_req(doc, "tables", str(path), list)):
+        where = f"{path}: tables[{i}]"
+        if not isinstance(entry, dict):
+            raise RegistryError(f"{where}: expected a mapping")
+        unknown = set(entry) - _TABLE_KEYS
+        if unknown:
+            raise RegistryError(f"{where}: unknown entries {sorted(unknown)}")
+        name = _req(entry, "name", where)
+        where = f"{path}: tables[{i}] ({name})"
+        key = _req(entry, "primary_key", where, list)
+        if not key or not all(isinstance(k, str) and k for k in key):
+            raise RegistryError(f"{where}: primary_key must list at least one column")
+        load = _req(entry, "load", where)
+        if load not in LOAD_MODES:
+            raise RegistryError(f"{where}: load '{load}' is not one of {list(LOAD_MODES)}")
+        update_column = entry.get("update_column")
+        if load == "incremental" and not update_column:
+            raise RegistryError(f"{where}: an incremental table needs an update_column")
+        if load == "snapshot" and update_column:
+            raise RegistryError(f"{where}: a snapshot table has no update_column (use load: incremental)")
+        columns = entry.get("columns") or {}
+        if not isinstance(columns, dict):
+            raise RegistryError(f"{where}: columns must map source columns to standard fields")
+        for column, standard in columns.items():
+            if not isinstance(standard, str) or not _STANDARD_FIELD.match(standard):
+                raise RegistryError(f"{where}: columns.{column}: '{standard}' is not '<entity>.<field>'")
+        detect = entry.get("detect_deletes", load == "snapshot")
+        if not isinstance(detect, bool):
+            raise RegistryError(f"{where}: detect_deletes must be true or false")
+        tables.append(SourceTable(name=name, description=_req(entry, "description", where), primary_key=tuple(key),
+                                  load=load, update_column=update_column, detect_deletes=detect, columns=columns))
+    names = [t.name for t in tables]
+    if len(set(names)) != len(names):
+        raise RegistryError(f"{path}: table names repeat: {sorted(n for n in names if names.count(n) > 1)}")
+    return SourceSystem(code=code, name_zh=_req(doc, "name_zh", str(path)), name_en=_req(doc, "name_en", str(path)),
+                        owner=_req(doc, "owner", str(path)), connection=_req(doc, "connection", str(path)),
+                        schedule=_req(doc, "schedule", str(path)), tables=tuple(tables), path=path)
+
+
+def load_registry(directory: str | Path | None = None) -> dict[str, SourceSystem]:
+    """Every ``*.yaml`` of the registry directory (``$CITYLAKE_SOURCES``, else ``sources/systems/``), by code."""
+    root = Path(directory or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
+    if not root.is_dir():
+        raise RegistryError(f"source registry {root} is not a directory")
+    systems: dict[str, SourceSystem] = {}
+    for path in sorted(root.glob("*.yaml")):
+        system = load_system(path)
+        if system.code in systems:
+            raise RegistryError(f"{path}: system '{system.code}' is already defined in {systems[system.code].path}")
+        systems[system.code] = system
+    return systems
