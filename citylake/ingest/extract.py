@@ -14,28 +14,29 @@ visible and is simply extracted again.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from citylake.ingest import governance as gov
+from citylake.ingest.readers import read_batches
 from citylake.sources.registry import SourceSystem, SourceTable
 
 log = logging.getLogger(__name__)
 
 META_COLUMNS = ("_batch_id", "_source", "_extracted_at", "_row_hash", "_op")
 META_SCHEMA = [pa.field("_batch_id", pa.string()), pa.field("_source", pa.string()),
-               pa.field("_extracted_at", pa.timestamp("us", tz="UTC")), pa.field("_row_hash", pa.string()),
+               pa.field("_extracted_at", pa.timestamp("us", tz="UTC")), pa.field("_row_hash", pa.int64()),
                pa.field("_op", pa.string())]
 CHUNK_ROWS = 50_000
 
@@ -95,22 +96,18 @@ def arrow_type(column: sa.Column) -> pa.DataType:
     return pa.string()
 
 
-def _convert(values: list, type_: pa.DataType) -> pa.Array:
-    if pa.types.is_decimal(type_):
-        quantum = Decimal(1).scaleb(-type_.scale)
-        values = [None if v is None else (v if isinstance(v, Decimal) else Decimal(str(v))).quantize(quantum)
-                  for v in values]
-    elif pa.types.is_string(type_):
-        values = [None if v is None else v if isinstance(v, str) else str(v) for v in values]
-    elif pa.types.is_date32(type_):
-        values = [None if v is None else v.date() if isinstance(v, datetime) else v if isinstance(v, date)
-                  else date.fromisoformat(str(v)) for v in values]
-    return pa.array(values, type=type_)
+def row_hashes(batch: pa.RecordBatch) -> pa.Array:
+    """A 64-bit hash of each row's values (as text; null distinct from empty), for change detection."""
+    texts = [pc.fill_null(pc.cast(column, pa.string()), "\x00") for column in batch.columns]
+    joined = pc.binary_join_element_wise(*texts, "\x1f") if len(texts) > 1 else texts[0]
+    digests = pd.util.hash_array(joined.to_numpy(zero_copy_only=False))
+    return pa.array(digests.view(np.int64))
 
 
-def _row_hash(row: tuple) -> str:
-    text = "\x1f".join("\x00" if v is None else str(v) for v in row)
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+def _keys(batch: pa.RecordBatch, key_columns: tuple[str, ...]) -> list[str]:
+    texts = [pc.cast(batch.column(k), pa.string()) for k in key_columns]
+    joined = pc.binary_join_element_wise(*texts, "\x1f") if len(texts) > 1 else texts[0]
+    return joined.to_pylist()
 
 
 def _key_text(values: tuple) -> str:
@@ -154,7 +151,8 @@ class _Extraction:
                         d["old_type"], d["new_type"])
         self.columns_json = now_cols
 
-    def rows(self, source: sa.Table, watermark: str | None, upper: Any = None) -> Iterator[list[tuple]]:
+    def batches(self, source: sa.Table, schema: pa.Schema, watermark: str | None, upper: Any = None
+                ) -> Iterator[pa.RecordBatch]:
         query = sa.select(*source.columns)
         if self.table.load == "incremental":
             update = source.c[self.table.update_column]
@@ -163,10 +161,7 @@ class _Extraction:
             if upper is not None:
                 query = query.where(update <= upper)
             query = query.order_by(update, *[source.c[k] for k in self.table.primary_key])
-        with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, max_row_buffer=self.chunk_rows).execute(query)
-            for part in result.partitions(self.chunk_rows):
-                yield [tuple(r) for r in part]
+        yield from read_batches(self.engine, query, schema, self.chunk_rows)
 
     def source_keys(self, source: sa.Table) -> set[str]:
         query = sa.select(*[source.c[k] for k in self.table.primary_key])
@@ -189,7 +184,7 @@ class _Extraction:
         return keys, upper
 
     # -- bronze side ---------------------------------------------------------------------------------
-    def bronze_state(self) -> dict[str, tuple[str, str]]:
+    def bronze_state(self) -> dict[str, tuple[int | None, str]]:
         """Latest (row hash, op) per key in bronze. Reads only the key and metadata columns."""
         if not self.lake.exists(self.bronze):
             return {}
@@ -294,25 +289,23 @@ def _plan(job: _Extraction, source: sa.Table, watermark: str | None) -> _Plan:
 def _batches(job: _Extraction, source: sa.Table, schema: pa.Schema, watermark: str | None,
              plan: _Plan) -> Iterator[pa.RecordBatch]:
     t = job.table
-    names = [c.name for c in source.columns]
-    types = [schema.field(n).type for n in names]
-    key_at = [names.index(k) for k in t.primary_key]
-    update_at = names.index(t.update_column) if t.update_column else None
+    source_schema = pa.schema([f for f in schema if f.name not in META_COLUMNS])
     incremental = t.load == "incremental"
     latest = watermark
-    for rows in job.rows(source, watermark, plan.upper):
-        job.result.rows_read += len(rows)
-        keys = [_key_text(tuple(r[i] for i in key_at)) for r in rows]
-        hashes = [_row_hash(r) for r in rows]
+    for batch in job.batches(source, source_schema, watermark, plan.upper):
+        job.result.rows_read += batch.num_rows
+        hashes = row_hashes(batch)
         if incremental:
-            ops = ["update" if k in plan.known else "insert" for k in keys]
-            keep = list(range(len(rows)))
-            if update_at is not None and rows:
-                last = rows[-1][update_at]
+            if plan.known:
+                ops = ["update" if k in plan.known else "insert" for k in _keys(batch, t.primary_key)]
+            else:
+                ops = ["insert"] * batch.num_rows
+            if batch.num_rows:
+                last = pc.max(batch.column(t.update_column)).as_py()
                 latest = last.isoformat() if hasattr(last, "isoformat") else str(last)
         else:
             ops, keep = [], []
-            for i, (k, h) in enumerate(zip(keys, hashes, strict=True)):
+            for i, (k, h) in enumerate(zip(_keys(batch, t.primary_key), hashes.to_pylist(), strict=True)):
                 before = plan.previous.get(k)
                 if before is None or before[1] == "delete":
                     ops.append("insert")
@@ -320,40 +313,40 @@ def _batches(job: _Extraction, source: sa.Table, schema: pa.Schema, watermark: s
                 elif before[0] != h:
                     ops.append("update")
                     keep.append(i)
-            job.result.rows_unchanged += len(rows) - len(keep)
-        if not keep:
-            continue
-        yield _record_batch(job, schema, names, types, [rows[i] for i in keep], [hashes[i] for i in keep], ops)
+            job.result.rows_unchanged += batch.num_rows - len(keep)
+            batch, hashes = batch.take(pa.array(keep, pa.int64())), hashes.take(pa.array(keep, pa.int64()))
+        if batch.num_rows:
+            yield _record_batch(job, schema, batch, hashes, ops)
     job.result.watermark_after = latest
     if plan.gone:
-        yield _tombstones(job, schema, names, types, plan.gone)
+        yield _tombstones(job, schema, source_schema, plan.gone)
 
 
-def _record_batch(job, schema, names, types, rows, hashes, ops) -> pa.RecordBatch:
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
-    arrays = [_convert(list(col), t) for col, t in zip(columns, types, strict=True)]
-    n = len(rows)
-    arrays += [pa.array([job.batch_id] * n), pa.array([job.source] * n),
-               pa.array([job.extracted_at] * n, type=pa.timestamp("us", tz="UTC")), pa.array(hashes),
-               pa.array(ops)]
+def _record_batch(job: _Extraction, schema: pa.Schema, batch: pa.RecordBatch, hashes: pa.Array,
+                  ops: list[str]) -> pa.RecordBatch:
+    n = batch.num_rows
+    arrays = [*batch.columns, pa.array([job.batch_id] * n, pa.string()), pa.array([job.source] * n, pa.string()),
+              pa.array([job.extracted_at] * n, type=pa.timestamp("us", tz="UTC")), hashes, pa.array(ops, pa.string())]
     job.result.rows_written += n
     job.result.inserted += ops.count("insert")
     job.result.updated += ops.count("update")
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _tombstones(job, schema, names, types, keys: list[str]) -> pa.RecordBatch:
+def _tombstones(job: _Extraction, schema: pa.Schema, source_schema: pa.Schema, keys: list[str]) -> pa.RecordBatch:
     """Delete markers: the key columns and metadata, other columns null."""
-    key_at = {k: i for i, k in enumerate(job.table.primary_key)}
     parts = [k.split("\x1f") for k in keys]
-    rows = [tuple(p[key_at[n]] if n in key_at else None for n in names) for p in parts]
-    for name, t in zip(names, types, strict=True):
-        if name in key_at and not pa.types.is_string(t):
-            i = names.index(name)
-            rows = [r[:i] + (int(r[i]) if pa.types.is_integer(t) else r[i],) + r[i + 1:] for r in rows]
-    batch = _record_batch(job, schema, names, types, rows, ["" for _ in rows], ["delete"] * len(rows))
-    job.result.deleted += len(rows)
-    return batch
+    position = {k: i for i, k in enumerate(job.table.primary_key)}
+    arrays = []
+    for column in source_schema:
+        if column.name in position:
+            arrays.append(pa.array([p[position[column.name]] for p in parts], pa.string()).cast(column.type))
+        else:
+            arrays.append(pa.nulls(len(keys), column.type))
+    batch = pa.RecordBatch.from_arrays(arrays, schema=source_schema)
+    out = _record_batch(job, schema, batch, pa.nulls(len(keys), pa.int64()), ["delete"] * len(keys))
+    job.result.deleted += len(keys)
+    return out
 
 
 def _record(job: _Extraction, started: float) -> None:

@@ -1,0 +1,610 @@
+"""The delta-rs lake backend: every read and commit goes through ``deltalake`` (delta-rs).
+
+Spark is used only as a compute engine here: it reads the Parquet files of a table version and
+writes new Parquet files, and delta-rs commits those files to the Delta log. This is what runs
+where delta-spark jars are unavailable (the embedded default); see :mod:`citylake.lake.delta_spark`
+for deployments that have them.
+
+Guarantees of every write method:
+
+* one Delta commit per call, under the table's writer lock (local lakes), so either the whole
+  write is visible or none of it;
+* a write that fails before its commit leaves the previous version as it was; the files it had
+  already written are referenced by no log entry and so invisible, and :meth:`DeltaRsLake.vacuum`
+  removes them;
+* ``metadata`` (batch id, job name …) is stored in the commit info and shown by :meth:`history`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import Schema as DeltaSchema
+from deltalake.exceptions import SchemaMismatchError as DeltaSchemaMismatch
+from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
+from deltalake.transaction import AddAction, create_table_with_add_actions
+
+from citylake.lake import spark_files
+from citylake.lake.errors import (
+    ConcurrentChangeError,
+    PartitionMismatchError,
+    SchemaMismatchError,
+    TableNotFoundError,
+)
+from citylake.lake.locking import table_lock
+from citylake.lake.merge_keys import check_arrow_merge_keys, check_spark_merge_keys
+from citylake.lake.names import TableName
+from citylake.lake.partitions import (
+    PartitionFilters,
+    PartitionSpec,
+    check_actions_inside,
+    covering_filters,
+    overwrite_filters,
+    partitions_expression,
+    partitions_predicate,
+    quoted_identifier,
+)
+from citylake.lake.storage import filesystem_at, is_local_uri
+from citylake.lake.table_schema import arrow_schema_of, check_same_columns, spark_to_arrow_schema
+from citylake.settings import Home
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+TableRef = str | TableName
+ArrowData = pa.Table | pa.RecordBatchReader | pa.RecordBatch
+
+LAKE_ROOT_ENV = "CITYLAKE_LAKE_ROOT"
+DEFAULT_LOCK_TIMEOUT_SECONDS = 30 * 60
+
+
+def default_lake_root() -> str:
+    """``$CITYLAKE_LAKE_ROOT`` if set (a folder or an object-store URI), else ``$CITYLAKE_HOME/lake``."""
+    return os.environ.get(LAKE_ROOT_ENV) or str(Home.from_env().lake)
+
+
+def _commit_properties(metadata: Mapping[str, Any] | None) -> CommitProperties | None:
+    if not metadata:
+        return None
+    return CommitProperties(custom_metadata={str(k): str(v) for k, v in metadata.items()})
+
+
+class DeltaRsLake:
+    """The lake at ``root``: Delta tables named ``<layer>.<name>`` at ``<root>/<layer>/<name>``.
+
+    ``root`` is a local folder (default :func:`default_lake_root`) or an object-store URI
+    (``s3://…``) with delta-rs ``storage_options``. Writer locks only exist for local roots;
+    on object storage delta-rs' own conditional commits serialise writers.
+    """
+
+    backend = "delta-rs"
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        storage_options: Mapping[str, str] | None = None,
+        lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT_SECONDS,
+    ) -> None:
+        root = str(root) if root is not None else default_lake_root()
+        if is_local_uri(root):
+            root = str(Path(root.removeprefix("file://")).resolve())
+        self.root: str = root.rstrip("/")
+        self.storage_options: dict[str, str] | None = dict(storage_options) if storage_options else None
+        self.lock_timeout = lock_timeout
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(root={self.root!r})"
+
+    # ------------------------------------------------------------------------------ addressing
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the lake is a folder on this machine (writer locks apply)."""
+        return is_local_uri(self.root)
+
+    def table_uri(self, table: TableRef) -> str:
+        """Where ``table`` lives: ``<root>/<layer>/<name>``."""
+        name = TableName.parse(table)
+        return f"{self.root}/{name.layer}/{name.name}"
+
+    @contextmanager
+    def lock(self, table: TableRef) -> Iterator[None]:
+        """The writer lock of ``table`` (a no-op on object storage)."""
+        if not self.is_local:
+            yield
+            return
+        with table_lock(Path(self.root), TableName.parse(table), self.lock_timeout):
+            yield
+
+    def delta_table(self, table: TableRef, version: int | None = None) -> DeltaTable:
+        """The delta-rs ``DeltaTable`` of ``table`` (latest or given version), for what this API lacks."""
+        try:
+            return DeltaTable(self.table_uri(table), version=version, storage_options=self.storage_options)
+        except DeltaTableNotFound as error:
+            raise TableNotFoundError(f"lake table {table} does not exist at {self.table_uri(table)}") from error
+
+    def _delta_table_or_none(self, table: TableRef) -> DeltaTable | None:
+        return self.delta_table(table) if self.exists(table) else None
+
+    # ------------------------------------------------------------------------------ inspecting
+
+    def exists(self, table: TableRef) -> bool:
+        """Whether ``table`` has a Delta log."""
+        return DeltaTable.is_deltatable(self.table_uri(table), self.storage_options)
+
+    def version(self, table: TableRef) -> int:
+        """The table's current version (0 after the first commit)."""
+        return self.delta_table(table).version()
+
+    def schema(self, table: TableRef, version: int | None = None) -> pa.Schema:
+        """The table's schema as a pyarrow schema."""
+        return arrow_schema_of(self.delta_table(table, version))
+
+    def partition_columns(self, table: TableRef) -> list[str]:
+        """The table's partition columns, in folder order (empty if unpartitioned)."""
+        return list(self.delta_table(table).metadata().partition_columns)
+
+    def row_count(self, table: TableRef, version: int | None = None) -> int:
+        """Rows in the table, from the log's per-file statistics; scans only files without them."""
+        delta = self.delta_table(table, version)
+        counts = pa.table(delta.get_add_actions()).column("num_records")
+        if counts.null_count == 0:
+            return int(pc.sum(counts).as_py() or 0)
+        return self._dataset_of(TableName.parse(table), delta).count_rows()
+
+    def history(self, table: TableRef, limit: int | None = None) -> list[dict[str, Any]]:
+        """Commit infos, newest first; custom commit metadata appears as top-level keys."""
+        return self.delta_table(table).history(limit)
+
+    def list_tables(self, layer: str | None = None) -> list[str]:
+        """Names of the Delta tables in the lake (or in one layer), sorted."""
+        fs = filesystem_at(self.root, self.storage_options)
+        layers = [layer] if layer else [
+            info.base_name
+            for info in fs.get_file_info(pafs.FileSelector("", allow_not_found=True))
+            if info.type == pafs.FileType.Directory and not info.base_name.startswith("_")
+        ]
+        names = []
+        for layer_name in layers:
+            for info in fs.get_file_info(pafs.FileSelector(layer_name, allow_not_found=True)):
+                if info.type != pafs.FileType.Directory:
+                    continue
+                try:
+                    table = TableName(layer_name, info.base_name)
+                except ValueError:
+                    continue
+                if self.exists(table):
+                    names.append(str(table))
+        return sorted(names)
+
+    # ------------------------------------------------------------------------------ Arrow reads
+
+    def dataset(self, table: TableRef, version: int | None = None) -> ds.Dataset:
+        """A pyarrow dataset of one table version (lazy; register it in DuckDB, scan it, …)."""
+        return self._dataset_of(TableName.parse(table), self.delta_table(table, version))
+
+    def _dataset_of(self, table: TableName, delta: DeltaTable) -> ds.Dataset:
+        # Local tables are read with pyarrow's native file system (see storage.filesystem_at).
+        filesystem = filesystem_at(self.table_uri(table)) if self.is_local else None
+        return delta.to_pyarrow_dataset(filesystem=filesystem)
+
+    def read_arrow(
+        self,
+        table: TableRef,
+        columns: Sequence[str] | None = None,
+        filter: pc.Expression | list[Any] | None = None,
+        version: int | None = None,
+    ) -> pa.RecordBatchReader:
+        """Stream the table's rows as record batches.
+
+        ``filter`` is a pyarrow expression (``pc.field("x") > 1``) or a DNF list
+        (``[("x", ">", 1)]``); filters on partition columns skip whole files.
+        """
+        if isinstance(filter, list):
+            filter = pq.filters_to_expression(filter)
+        scanner = self.dataset(table, version).scanner(
+            columns=list(columns) if columns is not None else None, filter=filter
+        )
+        return scanner.to_reader()
+
+    # ------------------------------------------------------------------------------ Arrow writes
+
+    def write_arrow(
+        self,
+        table: TableRef,
+        data: ArrowData,
+        mode: Literal["append", "overwrite"] = "append",
+        partition_by: Sequence[str] | None = None,
+        predicate: str | None = None,
+        schema_mode: Literal["merge", "overwrite"] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Write Arrow data (a ``RecordBatchReader`` is streamed, not materialised); return the new version.
+
+        * ``mode="append"`` adds rows; ``"overwrite"`` replaces the table, or with ``predicate``
+          (delta-rs SQL, e.g. ``"batch_date = '2024-05-01'"``) only the rows matching it; the
+          written rows must then all match the predicate.
+        * The table is created if missing, partitioned by ``partition_by``.
+        * ``schema_mode="merge"`` adds new columns to the table; ``"overwrite"`` (with a whole-table
+          overwrite) replaces the schema. By default a different schema is an error.
+        """
+        if mode not in ("append", "overwrite"):
+            raise ValueError(f"mode must be 'append' or 'overwrite', not {mode!r}")
+        if predicate is not None and mode != "overwrite":
+            raise ValueError("a predicate only applies to mode='overwrite'")
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        uri = self.table_uri(table)
+        with self.lock(table):
+            try:
+                write_deltalake(
+                    uri,
+                    data,
+                    mode=mode,
+                    partition_by=list(partition_by) if partition_by else None,
+                    predicate=predicate,
+                    schema_mode=schema_mode,
+                    storage_options=self.storage_options,
+                    commit_properties=_commit_properties(metadata),
+                )
+            except DeltaSchemaMismatch as error:
+                raise SchemaMismatchError(f"cannot write to {table}: {error}") from error
+            version = self.version(table)
+        log.info("wrote %s (%s) -> version %d", table, mode, version)
+        return version
+
+    def merge_arrow(
+        self,
+        table: TableRef,
+        source: ArrowData,
+        keys: Sequence[str],
+        partition_by: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Upsert ``source`` into ``table`` by ``keys`` (update matched rows, insert the others).
+
+        The source is materialised (it is a batch of changes) and must have unique keys and the
+        table's columns. One commit; returns metrics (``num_target_rows_updated``,
+        ``num_target_rows_inserted`` …) and the new ``version``. ``partition_by`` is used only
+        when the table is created by this call.
+
+        * Unpartitioned table: delta-rs MERGE, which rewrites only the files holding matched keys.
+        * Partitioned table: the partitions present in the source are rewritten — their current
+          rows minus the source keys, streamed, plus the source rows — and committed as one
+          overwrite of exactly those partitions. delta-rs 1.5.0's MERGE cannot be used there: for
+          partition values that need escaping in paths (Chinese district names, spaces) it adds
+          the rewritten file without removing the old one, duplicating every row of the
+          partition (delta-io/delta-rs#4352, fixed only in releases with the #4422 memory
+          regression). Cost and memory grow with the touched partitions, not with the table.
+          A key's partition values must never change: the old row would stay in its partition.
+        """
+        if isinstance(source, pa.RecordBatchReader):
+            source = source.read_all()
+        elif isinstance(source, pa.RecordBatch):
+            source = pa.Table.from_batches([source])
+        check_arrow_merge_keys(table, source, keys)
+        name = TableName.parse(table)
+        with self.lock(name):
+            delta = self._delta_table_or_none(name)
+            if delta is None:
+                write_deltalake(
+                    self.table_uri(name),
+                    source,
+                    mode="error",
+                    partition_by=list(partition_by) if partition_by else None,
+                    storage_options=self.storage_options,
+                    commit_properties=_commit_properties(metadata),
+                )
+                metrics: dict[str, Any] = {
+                    "num_source_rows": source.num_rows,
+                    "num_target_rows_updated": 0,
+                    "num_target_rows_inserted": source.num_rows,
+                }
+            else:
+                check_same_columns(str(name), delta.schema(), DeltaSchema.from_arrow(source.schema))
+                source = source.select(arrow_schema_of(delta).names).cast(arrow_schema_of(delta))
+                if delta.metadata().partition_columns:
+                    metrics = self._rewrite_partitions(name, delta, source, keys, metadata)
+                else:
+                    metrics = self._delta_rs_merge(delta, source, keys, metadata)
+            metrics["version"] = self.version(name)
+        log.info(
+            "merged into %s: %s updated, %s inserted -> version %d",
+            name, metrics["num_target_rows_updated"], metrics["num_target_rows_inserted"], metrics["version"],
+        )
+        return metrics
+
+    @staticmethod
+    def _delta_rs_merge(
+        delta: DeltaTable, source: pa.Table, keys: Sequence[str], metadata: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        predicate = " AND ".join(f"t.{quoted_identifier(k)} = s.{quoted_identifier(k)}" for k in keys)
+        return (
+            delta.merge(
+                source,
+                predicate=predicate,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=_commit_properties(metadata),
+            )
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
+
+    def _rewrite_partitions(
+        self,
+        table: TableName,
+        delta: DeltaTable,
+        source: pa.Table,
+        keys: Sequence[str],
+        metadata: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Merge by overwriting the partitions present in ``source`` (see :meth:`merge_arrow`)."""
+        schema = arrow_schema_of(delta)
+        partition_columns = delta.metadata().partition_columns
+        touched = source.select(partition_columns).group_by(partition_columns).aggregate([]).to_pylist()
+        source_keys = source.select(list(keys))
+        counts = {"read": 0, "kept": 0}
+
+        def rows_kept_then_source() -> Iterator[pa.RecordBatch]:
+            for batch in self._dataset_of(table, delta).to_batches(filter=partitions_expression(touched)):
+                kept = pa.Table.from_batches([batch]).join(source_keys, keys=list(keys), join_type="left anti")
+                counts["read"] += batch.num_rows
+                counts["kept"] += kept.num_rows
+                yield from kept.select(schema.names).cast(schema).to_batches()
+            yield from source.to_batches()
+
+        # Passing the loaded DeltaTable commits against the snapshot that was read.
+        write_deltalake(
+            delta,
+            pa.RecordBatchReader.from_batches(schema, rows_kept_then_source()),
+            mode="overwrite",
+            predicate=partitions_predicate(touched),
+            commit_properties=_commit_properties(metadata),
+        )
+        updated = counts["read"] - counts["kept"]
+        return {
+            "num_source_rows": source.num_rows,
+            "num_target_rows_updated": updated,
+            "num_target_rows_inserted": source.num_rows - updated,
+            "num_target_rows_copied": counts["kept"],
+            "num_partitions_rewritten": len(touched),
+        }
+
+    def delete(
+        self, table: TableRef, predicate: str, metadata: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Delete the rows matching a delta-rs SQL ``predicate``; returns delta-rs' metrics."""
+        with self.lock(table):
+            return self.delta_table(table).delete(predicate, commit_properties=_commit_properties(metadata))
+
+    def vacuum(
+        self,
+        table: TableRef,
+        retention_hours: int | None = None,
+        dry_run: bool = True,
+        full: bool = False,
+    ) -> list[str]:
+        """delta-rs vacuum: list (``dry_run``) or delete files no longer referenced by the log.
+
+        ``full=True`` also removes files that never were referenced, such as those of a failed
+        write. A retention shorter than the table's (7 days by default) is allowed here, so do
+        not run a short-retention vacuum while a writer of this table may still be staging files.
+        """
+        with self.lock(table):
+            return self.delta_table(table).vacuum(
+                retention_hours=retention_hours,
+                dry_run=dry_run,
+                enforce_retention_duration=False,
+                full=full,
+            )
+
+    # ------------------------------------------------------------------------------ Spark
+
+    def read_spark(self, spark: SparkSession, table: TableRef, version: int | None = None) -> DataFrame:
+        """The table (latest or given version) as a Spark DataFrame, read from its Parquet files.
+
+        Partitioned tables are read as a union of one Parquet scan per partition (the partition
+        values live in the Delta log, not in the files): fine for tens or hundreds of partitions,
+        a long query plan for many thousands.
+        """
+        return spark_files.read_table_files(spark, self.delta_table(table, version), self.table_uri(table))
+
+    def write_spark(
+        self,
+        df: DataFrame,
+        table: TableRef,
+        mode: Literal["append", "overwrite"] = "append",
+        partition_by: Sequence[str] | None = None,
+        partitions: PartitionSpec | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Write a Spark DataFrame without collecting it; return the new version.
+
+        Spark writes Parquet files into a fresh folder of the table, then one delta-rs commit
+        adds them. ``mode="overwrite"`` replaces the whole table, or with ``partitions``
+        (``{"batch_date": date(2024, 5, 1)}``, or a list of values per column) only those
+        partitions; the rows written must then lie inside them. The table is created if missing
+        (partitioned by ``partition_by``: string, integer, date or boolean columns); otherwise
+        the frame must have the table's columns and types. As in any Spark partitioned write,
+        an empty-string partition value is stored as null.
+        """
+        if mode not in ("append", "overwrite"):
+            raise ValueError(f"mode must be 'append' or 'overwrite', not {mode!r}")
+        if partitions is not None and mode != "overwrite":
+            raise ValueError("partitions only apply to mode='overwrite'")
+        name = TableName.parse(table)
+        arrow_schema = spark_to_arrow_schema(df.schema)
+        existing = self._delta_table_or_none(name)
+        partition_by = self._check_spark_write(name, existing, arrow_schema, partition_by)
+        filters = overwrite_filters(name, partition_by, partitions) if partitions is not None else None
+
+        actions, folder = self._stage(df, name, partition_by)
+        try:
+            if filters:
+                check_actions_inside(name, actions, filters)
+            with self.lock(name):
+                delta = self._delta_table_or_none(name)
+                if delta is not None and existing is None:
+                    # Created by someone else meanwhile: check our frame against what they made.
+                    self._check_spark_write(name, delta, arrow_schema, partition_by)
+                self._commit_files(name, delta, actions, mode, arrow_schema, partition_by, filters, metadata)
+                version = self.version(name)
+        except BaseException:
+            spark_files.delete_staging_folder(self._fs(name), folder)
+            raise
+        log.info("wrote %d Spark files to %s (%s) -> version %d", len(actions), name, mode, version)
+        return version
+
+    def merge_spark(
+        self,
+        df: DataFrame,
+        table: TableRef,
+        keys: Sequence[str],
+        partition_by: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Upsert a Spark DataFrame into ``table`` by ``keys``, all in Spark; return the new version.
+
+        Spark reads the target files that the source can touch (the partitions present in the
+        source, or the whole table if unpartitioned), keeps the rows whose key is not in the
+        source, adds the source rows, and writes the result as new files; one commit then
+        replaces exactly the files that were read. The table's writer lock is held throughout.
+        The source must have unique keys (checked with one Spark aggregation; cache an
+        expensive source first) and, as in :meth:`merge_arrow`, a key's partition values must
+        never change. ``partition_by`` is used only when the table is created by this call.
+        """
+        name = TableName.parse(table)
+        check_spark_merge_keys(name, df, keys)
+
+        arrow_schema = spark_to_arrow_schema(df.schema)
+        with self.lock(name):
+            target = self._delta_table_or_none(name)
+            partition_by = self._check_spark_write(name, target, arrow_schema, partition_by)
+            if target is None:
+                actions, folder = self._stage(df, name, partition_by)
+                try:
+                    self._commit_files(name, None, actions, "append", arrow_schema, partition_by, None, metadata)
+                except BaseException:
+                    spark_files.delete_staging_folder(self._fs(name), folder)
+                    raise
+                return self.version(name)
+
+            read_version = target.version()
+            touched = df.select(*partition_by).distinct().collect() if partition_by else None
+            if touched == [] or (touched is None and df.isEmpty()):
+                log.info("nothing to merge into %s: the source is empty", name)
+                return read_version
+            filters = covering_filters(partition_by, touched or [])
+            current = spark_files.read_table_files(df.sparkSession, target, self.table_uri(name), filters)
+            merged = current.join(df.select(*keys), on=list(keys), how="left_anti").unionByName(
+                df.select(*current.columns)
+            )
+            actions, folder = self._stage(merged, name, partition_by)
+            try:
+                # The lock keeps other citylake writers out; this catches writers that ignore it.
+                latest = self.version(name)
+                if latest != read_version:
+                    raise ConcurrentChangeError(
+                        f"{name} changed from version {read_version} to {latest} during the merge; retry it"
+                    )
+                self._commit_files(name, target, actions, "overwrite", arrow_schema, partition_by, filters, metadata)
+            except BaseException:
+                spark_files.delete_staging_folder(self._fs(name), folder)
+                raise
+            version = self.version(name)
+        log.info("merged Spark frame into %s (%d files rewritten) -> version %d", name, len(actions), version)
+        return version
+
+    # ------------------------------------------------------------------------------ internals
+
+    def _fs(self, table: TableName) -> pafs.FileSystem:
+        """A file system rooted at the table's folder."""
+        return filesystem_at(self.table_uri(table), self.storage_options)
+
+    def _check_spark_write(
+        self,
+        table: TableName,
+        existing: DeltaTable | None,
+        arrow_schema: pa.Schema,
+        partition_by: Sequence[str] | None,
+    ) -> list[str]:
+        """Check a Spark frame against the table; return the partition columns to write with."""
+        if existing is None:
+            columns = list(partition_by or [])
+            spark_files.check_partition_types(str(table), arrow_schema, columns)
+            return columns
+        check_same_columns(str(table), existing.schema(), DeltaSchema.from_arrow(arrow_schema))
+        columns = list(existing.metadata().partition_columns)
+        if partition_by is not None and list(partition_by) != columns:
+            raise PartitionMismatchError(
+                f"{table} is partitioned by {columns}, not {list(partition_by)}"
+            )
+        spark_files.check_partition_types(str(table), arrow_schema, columns)
+        return columns
+
+    def _stage(
+        self, df: DataFrame, table: TableName, partition_by: Sequence[str]
+    ) -> tuple[list[AddAction], str]:
+        """Run the Spark job writing ``df`` into a new staging folder; return its add actions."""
+        folder = spark_files.new_staging_folder()
+        fs = self._fs(table)
+        try:
+            spark_files.write_staging_files(df, self.table_uri(table), folder, partition_by)
+            actions = spark_files.staged_add_actions(fs, folder, partition_by)
+        except BaseException:
+            spark_files.delete_staging_folder(fs, folder)
+            raise
+        return actions, folder
+
+    def _commit_files(
+        self,
+        table: TableName,
+        delta: DeltaTable | None,
+        actions: list[AddAction],
+        mode: Literal["append", "overwrite"],
+        arrow_schema: pa.Schema,
+        partition_by: Sequence[str],
+        filters: PartitionFilters | None,
+        metadata: Mapping[str, Any] | None,
+    ) -> None:
+        """One delta-rs commit adding ``actions`` (and, for overwrite, removing replaced files).
+
+        Call with the writer lock held. ``delta`` is the snapshot the removals are computed from.
+        """
+        properties = _commit_properties(metadata)
+        if delta is None:
+            create_table_with_add_actions(
+                self.table_uri(table),
+                DeltaSchema.from_arrow(arrow_schema),
+                actions,
+                mode="error",
+                partition_by=list(partition_by) or None,
+                storage_options=self.storage_options,
+                commit_properties=properties,
+            )
+            return
+        # In append mode delta-rs 1.5.0 does not check the schema (and keeps the table's),
+        # so the frame was checked against the table before staging.
+        delta.create_write_transaction(
+            actions,
+            mode=mode,
+            schema=delta.schema(),
+            partition_by=list(partition_by) or None,
+            partition_filters=filters,
+            commit_properties=properties,
+        )

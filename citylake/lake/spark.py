@@ -1,0 +1,62 @@
+"""The one place where citylake builds a SparkSession, so jobs and tests share its settings."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+#: Settings every citylake session needs, whatever the master.
+#: Parquet files written by Spark are committed to Delta tables by delta-rs, and Delta stores
+#: timestamps as INT64 microseconds: Spark's default INT96 would not round-trip. Dates and
+#: timestamps are written in the proleptic Gregorian calendar that Delta, Arrow and DuckDB use.
+#: Sessions run in UTC so a timestamp means the same instant in Spark, Arrow and the Delta log.
+LAKE_SPARK_CONF: Mapping[str, str] = {
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+    "spark.sql.session.timeZone": "UTC",
+}
+
+#: Extra settings for a local session on a small machine (the embedded default and the tests).
+LOCAL_SPARK_CONF: Mapping[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.driver.memory": "1g",
+    "spark.sql.adaptive.enabled": "true",
+}
+
+
+def get_spark(
+    app_name: str = "citylake",
+    master: str | None = None,
+    conf: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """Return the SparkSession for ``app_name``, creating it if needed.
+
+    ``master`` defaults to the ``SPARK_MASTER`` environment variable, then ``local[*]``. Local
+    masters get :data:`LOCAL_SPARK_CONF`; every session gets :data:`LAKE_SPARK_CONF`; ``conf``
+    overrides both. Settings that only apply at JVM start (driver memory) are ignored by Spark
+    when a session already runs in this process.
+    """
+    from pyspark.sql import SparkSession
+
+    master = master or os.environ.get("SPARK_MASTER") or "local[*]"
+    settings: dict[str, str] = dict(LAKE_SPARK_CONF)
+    if master.startswith("local"):
+        settings.update(LOCAL_SPARK_CONF)
+    settings.update(conf or {})
+
+    builder = SparkSession.builder.appName(app_name).master(master)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    log.info("starting Spark session %s on %s", app_name, master)
+    return builder.getOrCreate()
