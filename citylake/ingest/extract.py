@@ -123,6 +123,7 @@ class _Extraction:
         self.source = f"{system.code}.{table.name}"
         self.extracted_at = gov.now()
         self.result = BatchResult(batch_id, system.code, table.name, self.bronze, table.load)
+        self.error: Exception | None = None
 
     # -- source side -------------------------------------------------------------------------------
     def reflect(self) -> sa.Table:
@@ -244,14 +245,22 @@ def ingest_table(system: SourceSystem, table: SourceTable, batch_id: str, lake, 
         except sa.exc.OperationalError as exc:
             raise SourceUnavailableError(f"{job.source}: cannot reach the source database "
                                          f"({type(exc.orig).__name__})") from None
-        schema = job.schema(source)
-        job.check_drift(source, schema)
+        read_schema = job.schema(source)
+        job.check_drift(source, read_schema)
+        schema = _bronze_types(lake, job.bronze, read_schema)
         watermark = gov.last_watermark(lake, system.code, table.name) if table.load == "incremental" else None
         job.result.watermark_before = watermark
         plan = _plan(job, source, watermark)
-        reader = pa.RecordBatchReader.from_batches(schema, _batches(job, source, schema, watermark, plan))
-        version = lake.write_arrow(job.bronze, reader, mode="append", schema_mode="merge",
-                                   metadata={"batch_id": batch_id, "job": "ingest", "source": job.source})
+        reader = pa.RecordBatchReader.from_batches(schema, _guarded(job, _batches(job, source, read_schema, schema,
+                                                                                  watermark, plan)))
+        try:
+            version = lake.write_arrow(job.bronze, reader, mode="append", schema_mode="merge",
+                                       metadata={"batch_id": batch_id, "job": "ingest", "source": job.source})
+        except Exception:
+            # delta-rs wraps an error raised inside the stream in its own; raise the original.
+            if job.error is not None:
+                raise job.error from None
+            raise
         job.result.bronze_version = version
         _record(job, started)
         return job.result
@@ -286,10 +295,52 @@ def _plan(job: _Extraction, source: sa.Table, watermark: str | None) -> _Plan:
     return _Plan(first_load=not exists, known=known, previous=previous, upper=upper, gone=gone)
 
 
-def _batches(job: _Extraction, source: sa.Table, schema: pa.Schema, watermark: str | None,
+def _guarded(job: _Extraction, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from batches
+    except Exception as exc:
+        job.error = exc
+        raise
+
+
+def _bronze_types(lake, bronze: str, read_schema: pa.Schema) -> pa.Schema:
+    """The schema written to bronze: a column whose source type changed keeps its bronze type."""
+    if not lake.exists(bronze):
+        return read_schema
+    existing = lake.schema(bronze)
+    fields = []
+    for f in read_schema:
+        if f.name in existing.names and existing.field(f.name).type != f.type:
+            fields.append(pa.field(f.name, existing.field(f.name).type))
+        else:
+            fields.append(f)
+    return pa.schema(fields)
+
+
+def _conform(job: _Extraction, batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Cast drifted columns to their bronze type, refusing any cast that would lose values."""
+    if batch.schema == schema:
+        return batch
+    arrays = []
+    for column, target in zip(batch.columns, schema, strict=True):
+        if column.type == target.type:
+            arrays.append(column)
+            continue
+        try:
+            arrays.append(column.cast(target.type, safe=True))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise SchemaDriftError(
+                f"{job.source}: column {target.name} changed type to {column.type}; its values do not fit the "
+                f"bronze type {target.type} without loss. Migrate bronze (or map the column) before ingesting."
+            ) from None
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _batches(job: _Extraction, source: sa.Table, read_schema: pa.Schema, schema: pa.Schema, watermark: str | None,
              plan: _Plan) -> Iterator[pa.RecordBatch]:
     t = job.table
-    source_schema = pa.schema([f for f in schema if f.name not in META_COLUMNS])
+    source_schema = pa.schema([f for f in read_schema if f.name not in META_COLUMNS])
+    bronze_schema = pa.schema([f for f in schema if f.name not in META_COLUMNS])
     incremental = t.load == "incremental"
     latest = watermark
     for batch in job.batches(source, source_schema, watermark, plan.upper):
@@ -316,10 +367,10 @@ def _batches(job: _Extraction, source: sa.Table, schema: pa.Schema, watermark: s
             job.result.rows_unchanged += batch.num_rows - len(keep)
             batch, hashes = batch.take(pa.array(keep, pa.int64())), hashes.take(pa.array(keep, pa.int64()))
         if batch.num_rows:
-            yield _record_batch(job, schema, batch, hashes, ops)
+            yield _record_batch(job, schema, _conform(job, batch, bronze_schema), hashes, ops)
     job.result.watermark_after = latest
     if plan.gone:
-        yield _tombstones(job, schema, source_schema, plan.gone)
+        yield _tombstones(job, schema, bronze_schema, plan.gone)
 
 
 def _record_batch(job: _Extraction, schema: pa.Schema, batch: pa.RecordBatch, hashes: pa.Array,
