@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,33 @@ PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 TABLES = (("gongan", "CZRK"), ("yibao", "psn_insu_d"))
 
 
+class _PeakRss:
+    """Samples this process's resident memory (ru_maxrss would report the parent's peak: it survives
+    fork and exec on Linux)."""
+
+    def __init__(self, interval: float = 0.02):
+        import threading
+
+        import psutil
+
+        self.peak = 0
+        self._proc = psutil.Process()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak, self._proc.memory_info().rss) / 2**20
+
+
 def _worker(mode: str, url: str, system: str, table: str, lake_dir: str) -> dict:
+    rss = _PeakRss()
     started = time.perf_counter()
     if mode == "baseline":
         import pandas as pd
@@ -51,7 +76,7 @@ def _worker(mode: str, url: str, system: str, table: str, lake_dir: str) -> dict
         result = ingest_table(spec, spec.table(table), f"bench:{uuid.uuid4().hex}", open_lake(lake_dir), url)
         rows = result.rows_written
     seconds = time.perf_counter() - started
-    return {"rows": rows, "seconds": seconds, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"rows": rows, "seconds": seconds, "peak_rss_mib": rss.stop()}
 
 
 def _measure(mode: str, url: str, system: str, table: str, lake_dir: str) -> dict:

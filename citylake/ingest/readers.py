@@ -9,6 +9,8 @@ Arrow schema, and memory holds one chunk at a time.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -21,9 +23,47 @@ log = logging.getLogger(__name__)
 
 def read_batches(engine: sa.Engine, query: sa.Select, schema: pa.Schema, chunk_rows: int) -> Iterator[pa.RecordBatch]:
     if engine.dialect.name == "postgresql":
-        yield from _postgres_adbc(engine, query, schema, chunk_rows)
+        yield from prefetched(_postgres_adbc(engine, query, schema, chunk_rows))
     else:
         yield from _sqlalchemy(engine, query, schema, chunk_rows)
+
+
+_DONE = object()
+
+
+def prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """Read the next batches in a thread while the caller works on this one (the driver releases the
+    GIL while it waits on the network), holding at most ``depth`` batches in memory."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if stop.is_set():
+                    return
+                slots.put(batch)
+            slots.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            slots.put(exc)
+
+    worker = threading.Thread(target=produce, name="source-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                slots.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)
 
 
 def _sqlalchemy(engine: sa.Engine, query: sa.Select, schema: pa.Schema, chunk_rows: int) -> Iterator[pa.RecordBatch]:
