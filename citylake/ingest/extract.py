@@ -124,6 +124,7 @@ class _Extraction:
         self.extracted_at = gov.now()
         self.result = BatchResult(batch_id, system.code, table.name, self.bronze, table.load)
         self.error: Exception | None = None
+        self.live_before: int | None = None
 
     # -- source side -------------------------------------------------------------------------------
     def reflect(self) -> sa.Table:
@@ -165,10 +166,12 @@ class _Extraction:
         yield from read_batches(self.engine, query, schema, self.chunk_rows)
 
     def source_keys(self, source: sa.Table) -> set[str]:
-        query = sa.select(*[source.c[k] for k in self.table.primary_key])
-        with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True).execute(query)
-            return {_key_text(tuple(r)) for part in result.partitions(self.chunk_rows) for r in part}
+        columns = [source.c[k] for k in self.table.primary_key]
+        schema = pa.schema([pa.field(c.name, arrow_type(c)) for c in columns])
+        keys: set[str] = set()
+        for batch in read_batches(self.engine, sa.select(*columns), schema, self.chunk_rows):
+            keys.update(_keys(batch, self.table.primary_key))
+        return keys
 
     def changed_keys(self, source: sa.Table, watermark: str) -> tuple[set[str], Any]:
         """Keys past the watermark and the newest update time among them (the batch's upper bound)."""
@@ -190,16 +193,15 @@ class _Extraction:
         if not self.lake.exists(self.bronze):
             return {}
         columns = [*self.table.primary_key, "_extracted_at", "_row_hash", "_op"]
-        state: dict[str, tuple[Any, str, str]] = {}
-        for batch in self.lake.read_arrow(self.bronze, columns=columns):
-            keys = zip(*[batch.column(k).to_pylist() for k in self.table.primary_key], strict=True)
-            for key, at, digest, op in zip(keys, batch.column("_extracted_at").to_pylist(),
-                                           batch.column("_row_hash").to_pylist(), batch.column("_op").to_pylist(),
-                                           strict=True):
-                k = _key_text(key)
-                if k not in state or state[k][0] <= at:
-                    state[k] = (at, digest, op)
-        return {k: (digest, op) for k, (_, digest, op) in state.items()}
+        frame = self.lake.read_arrow(self.bronze, columns=columns).read_all().to_pandas()
+        if frame.empty:
+            return {}
+        keys = frame[list(self.table.primary_key)].astype(str).agg("\x1f".join, axis=1) \
+            if len(self.table.primary_key) > 1 else frame[self.table.primary_key[0]].astype(str)
+        frame = frame.assign(_key=keys).sort_values("_extracted_at", kind="stable").drop_duplicates("_key", keep="last")
+        hashes = frame["_row_hash"].astype("Int64")
+        return {k: (None if pd.isna(h) else int(h), op)
+                for k, h, op in zip(frame["_key"], hashes, frame["_op"], strict=True)}
 
     def known_keys(self, candidates: set[str]) -> set[str]:
         """Which of ``candidates`` bronze has seen (one scan of the key column, filtered)."""
@@ -283,16 +285,36 @@ class _Plan:
 def _plan(job: _Extraction, source: sa.Table, watermark: str | None) -> _Plan:
     t = job.table
     exists = job.lake.exists(job.bronze)
-    previous = job.bronze_state() if exists and (t.load == "snapshot" or t.detect_deletes) else {}
-    known, upper = set(), None
+    known, upper, changed = set(), None, set()
     if t.load == "incremental" and watermark is not None and exists:
         changed, upper = job.changed_keys(source, watermark)
         known = job.known_keys(changed)
+    previous: dict[str, tuple[int | None, str]] = {}
     gone: list[str] = []
-    if t.detect_deletes and previous:
+    if exists and t.load == "snapshot":
+        previous = job.bronze_state()
+    if exists and t.detect_deletes and (t.load == "snapshot" or _deletes_possible(job, source, changed, known)):
+        previous = previous or job.bronze_state()
         alive = {k for k, (_, op) in previous.items() if op != "delete"}
         gone = sorted(alive - job.source_keys(source))
+    job.live_before = _live_rows(job)
     return _Plan(first_load=not exists, known=known, previous=previous, upper=upper, gone=gone)
+
+
+def _live_rows(job: _Extraction) -> int | None:
+    last = gov.last_batch(job.lake, job.bronze)
+    return None if last is None else last["live_rows"]
+
+
+def _deletes_possible(job: _Extraction, source: sa.Table, changed: set[str], known: set[str]) -> bool:
+    """Whether the source can have lost rows since the last batch: a key scan of source and bronze
+    costs as much as the table, so it runs only when the source's row count says rows went."""
+    live = _live_rows(job)
+    if live is None:
+        return True
+    with job.engine.connect() as conn:
+        count = conn.execute(sa.select(sa.func.count()).select_from(source)).scalar_one()
+    return count != live + len(changed - known)
 
 
 def _guarded(job: _Extraction, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -421,7 +443,8 @@ def _audit(job: _Extraction, at: datetime) -> None:
         "batch_id": r.batch_id, "stage": "extract", "system": r.system, "source_table": r.source_table,
         "target_table": r.bronze_table, "load_mode": r.load_mode, "rows_read": r.rows_read,
         "rows_unchanged": r.rows_unchanged, "rows_written": r.rows_written, "inserted": r.inserted,
-        "updated": r.updated, "deleted": r.deleted, "watermark_before": r.watermark_before,
+        "updated": r.updated, "deleted": r.deleted,
+        "live_rows": (job.live_before or 0) + r.inserted - r.deleted, "watermark_before": r.watermark_before,
         "watermark_after": r.watermark_after, "target_version": r.bronze_version,
         "started_at": job.extracted_at, "committed_at": at}])
     if job.table.load == "incremental" and r.watermark_after and r.watermark_after != r.watermark_before:
@@ -453,6 +476,7 @@ def _commit_batch(entry: dict) -> str | None:
 def _complete_from_bronze(job: _Extraction, started: float) -> BatchResult:
     """A batch whose bronze commit landed but whose audit did not: count it from bronze and audit it."""
     rows = job.lake.read_arrow(job.bronze, filter=pc.field("_batch_id") == job.batch_id).read_all()
+    job.live_before = _live_rows(job)
     r = job.result
     ops = rows.column("_op").to_pylist()
     r.rows_written = rows.num_rows

@@ -24,7 +24,7 @@ SCHEMAS = {
         ("batch_id", pa.string()), ("stage", pa.string()), ("system", pa.string()), ("source_table", pa.string()),
         ("target_table", pa.string()), ("load_mode", pa.string()), ("rows_read", pa.int64()),
         ("rows_unchanged", pa.int64()), ("rows_written", pa.int64()), ("inserted", pa.int64()),
-        ("updated", pa.int64()), ("deleted", pa.int64()), ("watermark_before", pa.string()),
+        ("updated", pa.int64()), ("deleted", pa.int64()), ("live_rows", pa.int64()), ("watermark_before", pa.string()),
         ("watermark_after", pa.string()), ("target_version", pa.int64()), ("started_at", _TS),
         ("committed_at", _TS),
     ]),
@@ -63,6 +63,11 @@ def read(lake, table: str, **equal: str) -> list[dict[str, Any]]:
 def audited_batch(lake, batch_id: str, target_table: str) -> dict[str, Any] | None:
     found = read(lake, BATCH_AUDIT, batch_id=batch_id, target_table=target_table)
     return found[-1] if found else None
+
+
+def last_batch(lake, target_table: str) -> dict[str, Any] | None:
+    rows = read(lake, BATCH_AUDIT, target_table=target_table)
+    return max(rows, key=lambda r: r["committed_at"]) if rows else None
 
 
 def last_watermark(lake, system: str, source_table: str) -> str | None:
