@@ -56,6 +56,8 @@ class DayChanges:
     updates: dict[str, dict[str, dict[str, object]]] = field(default_factory=lambda: defaultdict(dict))
     deletes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     kept_defects: list[pd.DataFrame] = field(default_factory=list)
+    # (table, key, column) the departments fixed on purpose, as opposed to values overwritten by events
+    fixes: set[tuple[str, str, str]] = field(default_factory=set)
 
     def update(self, table: str, keys, values: dict[str, object]) -> None:
         for key in keys:
@@ -123,7 +125,7 @@ def _day_of_life(world: World, changes: DayChanges, rng: np.random.Generator, co
             changes.kept_defects.append(pd.DataFrame({
                 "source_table": "yibao.psn_insu_d", "record_key": sorted(lagging), "column": "psn_insu_stas",
                 "role": "subject", "defect": "still_insured_after_death", "visible_to_standards": False,
-                "clean_value": "4", "injected_day": changes.day, "corrected_day": pd.NA}))
+                "clean_value": "4", "injected_day": changes.day, "corrected_day": pd.NA, "corrected_by": None}))
         changes.deletes["minzheng.dbjz_cy"].update(subject.get("minzheng.dbjz_cy", []))
         widowed = world.persons.loc[world.persons["person_id"].isin(dead), "spouse_id"].dropna()
         widowed = widowed[widowed.map(world.persons.set_index("person_id")["alive"]).eq(True)]
@@ -329,6 +331,7 @@ def _corrections(changes: DayChanges, defects: pd.DataFrame, rng: np.random.Gene
                         & (defects["defect"] != "still_insured_after_death")]
         fixed = open_[rng.random(len(open_)) < rate]
         for row in fixed.itertuples(index=False):
+            changes.fixes.add((row.source_table, row.record_key, row.column))
             if row.column == "_record":
                 changes.deletes[row.source_table].add(row.record_key)
             else:
@@ -387,6 +390,9 @@ def _apply(changes: DayChanges, defects: pd.DataFrame, targets: list[str], engin
         (t, k, c) in overwritten or (t, k, c) in deleted
         for t, k, c in zip(defects["source_table"], defects["record_key"], defects["column"], strict=True)], dtype=bool)
     defects.loc[closing, "corrected_day"] = changes.day
+    fixed = np.array([(t, k, c) in changes.fixes for t, k, c in
+                      zip(defects["source_table"], defects["record_key"], defects["column"], strict=True)], dtype=bool)
+    defects.loc[closing, "corrected_by"] = np.where(fixed[closing], "department", "superseded")
     report.corrected += int(np.sum(closing))
     if new:
         defects = pd.concat([defects, *[d.astype({"corrected_day": "Int32"}) for d in new]], ignore_index=True)

@@ -12,7 +12,7 @@ from citylake.synthcity.departments.base import KeyCounter, RenderContext, Scope
 
 TRUTH_COLUMNS = ["source_table", "record_key", "role", "entity_type", "entity_id", "defects"]
 DEFECT_COLUMNS = ["source_table", "record_key", "column", "role", "defect", "visible_to_standards", "clean_value",
-                  "injected_day", "corrected_day"]
+                  "injected_day", "corrected_day", "corrected_by"]
 
 
 @dataclass
@@ -83,6 +83,7 @@ def inject_defects(spec: TableSpec, frame: pd.DataFrame, rates: dict[str, dict[s
     defects.insert(0, "source_table", spec.qualified_name)
     defects["injected_day"] = day
     defects["corrected_day"] = pd.Series([None] * len(defects), dtype="Int64")
+    defects["corrected_by"] = pd.Series([None] * len(defects), dtype=object)
     defects["visible_to_standards"] = defects["visible_to_standards"].astype(bool)
     return frame, defects[DEFECT_COLUMNS]
 

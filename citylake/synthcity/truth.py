@@ -4,8 +4,9 @@
   ``marriage.parquet``: the true entities (one file per entity);
 - ``record_truth/``: one row per (source table, record key, role) -> true entity type and id, with
   the open defects of that role's columns (a Parquet dataset: one file per table and day);
-- ``record_defect.parquet``: every injected defect with the clean value, the day it was injected
-  and the day the department corrected it (null while open);
+- ``record_defect.parquet``: every injected defect with the clean value, the day it was injected,
+  and the day it was corrected (null while open) and how: ``department`` (the department fixed
+  it) or ``superseded`` (a later change, such as a move, overwrote the value);
 - ``state.json``: seed, size, reference date, days advanced and key counters, for ``--advance-days``.
 """
 
@@ -33,7 +34,7 @@ TRUTH_SCHEMA = pa.schema([("source_table", pa.string()), ("record_key", pa.strin
 DEFECT_SCHEMA = pa.schema([("source_table", pa.string()), ("record_key", pa.string()), ("column", pa.string()),
                            ("role", pa.string()), ("defect", pa.string()), ("visible_to_standards", pa.bool_()),
                            ("clean_value", pa.string()), ("injected_day", pa.int32()),
-                           ("corrected_day", pa.int32())])
+                           ("corrected_day", pa.int32()), ("corrected_by", pa.string())])
 
 
 @dataclass
