@@ -68,15 +68,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from citylake.orchestration.run import run_ingest
     from citylake.synthcity.generate import generate
 
     home = Home.from_env()
     report = generate(args.persons, args.seed, [home.sqlite_source_url()], home.truth)
     _print_generation(report)
+    log.info("ingesting every department system through its Airflow DAG")
+    batches = run_ingest(home)
+    _print_ingestion(batches)
     print(f"\ncitylake home: {home.root}")
     print(f"department systems: {home.sources}/<department>.db (SQLite)")
     print(f"ground truth:       {home.truth}")
+    print(f"lake (bronze):      {home.lake}/bronze")
+    print(f"airflow:            {home.airflow}")
     return 0
+
+
+def _print_ingestion(batches: list[dict]) -> None:
+    print(f"\n{'bronze table':<28}{'dag run':<44}{'read':>9}{'written':>9}{'version':>8}")
+    for b in sorted(batches, key=lambda b: b["bronze_table"]):
+        print(f"{b['bronze_table']:<28}{b['dag_id'] + '/' + b['run_id']:<44.44}{b['rows_read']:>9,}"
+              f"{b['rows_written']:>9,}{b['bronze_version']:>8}")
+    print(f"{'total':<72}{sum(b['rows_written'] for b in batches):>9,}")
 
 
 def _print_generation(report) -> None:
@@ -111,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         log.error("%s", exc)
         return 2
+    except RuntimeError as exc:  # a failed DAG run or extraction: the message names what failed
+        log.error("%s", exc)
+        return 1
 
 
 if __name__ == "__main__":

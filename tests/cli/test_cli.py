@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from citylake.cli import main
+from citylake.lake import open_lake
+from citylake.sources.registry import load_registry
 
 
 def test_generate_then_advance(tmp_path, capsys):
@@ -30,7 +33,8 @@ def test_generate_without_persons_or_state_fails_clearly(tmp_path, caplog):
     assert "run `citylake generate` with this --truth first" in caplog.text
 
 
-def test_demo_writes_only_under_citylake_home(tmp_path):
+@pytest.mark.slow
+def test_demo_generates_and_ingests_only_under_citylake_home(tmp_path):
     home = tmp_path / "home"
     work = tmp_path / "cwd"
     work.mkdir()
@@ -40,8 +44,13 @@ def test_demo_writes_only_under_citylake_home(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "department systems" in result.stdout
     assert list(work.iterdir()) == []
-    engine = sa.create_engine(f"sqlite:///{home}/sources/gongan.db")
-    with engine.connect() as conn:
-        assert conn.execute(sa.text('SELECT COUNT(*) FROM "CZRK"')).scalar() >= 500
-    engine.dispose()
+    assert "bronze.gongan_czrk" in result.stdout
     assert Path(home, "truth", "person.parquet").exists()
+    lake = open_lake(home / "lake")
+    for code, system in load_registry().items():
+        engine = sa.create_engine(f"sqlite:///{home}/sources/{code}.db")
+        with engine.connect() as conn:
+            for table in system.tables:
+                count = conn.execute(sa.select(sa.func.count()).select_from(sa.table(table.name))).scalar_one()
+                assert lake.row_count(table.bronze_name(code)) == count, table.name
+        engine.dispose()

@@ -1,0 +1,138 @@
+"""The ingestion DAGs run for real through Airflow (dag.test()) and fill bronze exactly, idempotently.
+
+Each test gets its own CITYLAKE_HOME, so its own lake, SQLite sources, Airflow home and metadata DB.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from citylake.lake import open_lake
+from citylake.orchestration.run import IngestRunError, run_ingest
+from citylake.sources.connections import source_url
+from citylake.sources.registry import load_registry
+from citylake.synthcity.generate import generate
+from tests.dags.test_dagbag import TOY_SYSTEM
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+def _count(url, table: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one()
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_databases() -> Iterator[Callable[[str], str]]:
+    """Fresh, uniquely named PostgreSQL databases, dropped after the test."""
+    admin = sa.create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
+    created: list[str] = []
+
+    def create(purpose: str) -> str:
+        name = f"ci_af_{purpose}_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return name
+
+    yield create
+    with admin.connect() as conn:
+        for name in created:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.mark.slow
+def test_every_department_is_ingested_exactly_and_reruns_are_idempotent(home):
+    generate(300, 1, [home.sqlite_source_url()], home.truth)
+    registry = load_registry()
+    when = datetime(2026, 3, 1, tzinfo=UTC)
+
+    started = time.perf_counter()
+    first = run_ingest(home, logical_date=when)
+    seconds = time.perf_counter() - started
+
+    lake = open_lake(home.lake)
+    tables = {t.bronze_name(code): (system, t) for code, system in registry.items() for t in system.tables}
+    assert sorted(s["bronze_table"] for s in first) == sorted(tables)
+    counts = {}
+    for bronze, (system, table) in tables.items():
+        counts[bronze] = lake.row_count(bronze)
+        assert counts[bronze] == _count(source_url(system, home), table.name), bronze
+    assert sum(counts.values()) > 1000  # (a small city can have no deaths yet: some tables may be empty)
+    for summary in first:
+        assert summary["run_id"] == "manual__2026-03-01T00:00:00+00:00"
+        assert summary["batch_id"] == f"{summary['dag_id']}/{summary['run_id']}/{summary['source_table']}"
+        assert summary["rows_written"] == counts[summary["bronze_table"]] and not summary["skipped"]
+        # The batch reference rides on the asset event, for asset-scheduled consumers.
+        event = summary["asset_event"]
+        assert event["asset"] == summary["bronze_table"]
+        assert event["batch_id"] == summary["batch_id"]
+        assert event["bronze_version"] == summary["bronze_version"]
+    assert seconds < 240, f"9 DAG runs took {seconds:.0f} s"
+
+    # The same DAG runs again (same logical date, so same run ids and batch ids): nothing is added.
+    second = run_ingest(home, logical_date=when)
+    assert {s["batch_id"] for s in second} == {s["batch_id"] for s in first}
+    assert all(s["skipped"] and s["asset_event"]["skipped"] for s in second)
+    assert {bronze: lake.row_count(bronze) for bronze in tables} == counts
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_postgres_source_through_its_connection_and_postgres_metadata_db(home, pg_databases, monkeypatch):
+    source = pg_databases("src")
+    metadata = pg_databases("meta")
+    generate(300, 2, [f"{PG}/{source}"], home.truth)
+    # The connection as an operator would define it: Airflow's URI form, read by Connection.get.
+    monkeypatch.setenv("AIRFLOW_CONN_CITYLAKE_GONGAN", f"postgres://postgres@127.0.0.1:5432/{source}")
+
+    summaries = run_ingest(home, systems=["gongan"], metadata_db=f"{PG}/{metadata}")
+
+    gongan = load_registry()["gongan"]
+    lake = open_lake(home.lake)
+    assert [s["dag_id"] for s in summaries] == ["ingest_gongan"] * len(gongan.tables)
+    for table in gongan.tables:
+        assert lake.row_count(table.bronze_name("gongan")) == _count(f"{PG}/{source}", table.name) > 100
+    # Airflow really kept its state in PostgreSQL: the DAG run and its task instances are there.
+    with sa.create_engine(f"{PG}/{metadata}").connect() as conn:
+        runs = conn.execute(sa.text("SELECT state FROM dag_run WHERE dag_id = 'ingest_gongan'")).scalars().all()
+        tis = conn.execute(sa.text("SELECT count(*) FROM task_instance WHERE dag_id = 'ingest_gongan' "
+                                   "AND state = 'success'")).scalar_one()
+    assert runs == ["success"] and tis == len(gongan.tables)
+
+
+@pytest.mark.slow
+def test_a_failed_task_fails_the_run_with_its_reason_and_other_dags_still_run(home, tmp_path, monkeypatch):
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    (registry / "toy.yaml").write_text(TOY_SYSTEM, encoding="utf-8")
+    (registry / "ghost.yaml").write_text(TOY_SYSTEM.replace("toy", "ghost"), encoding="utf-8")
+    monkeypatch.setenv("CITYLAKE_SOURCES", str(registry))  # read by the DAG file in the Airflow process
+    home.sources.mkdir(parents=True)
+    with sqlite3.connect(home.sources / "toy.db") as db:  # ghost.db is never created
+        db.execute('CREATE TABLE "PEOPLE" ("ID" INTEGER PRIMARY KEY, "XM" TEXT, "GXSJ" TIMESTAMP)')
+        db.executemany('INSERT INTO "PEOPLE" VALUES (?, ?, ?)', [(i, f"n{i}", "2026-01-02 03:04:05") for i in range(7)])
+
+    with pytest.raises(IngestRunError) as failure:
+        run_ingest(home)
+
+    message = str(failure.value)
+    assert "ingest_ghost.extract_people: SourceUnavailableError" in message and "ghost.db" in message
+    assert "ingest_toy" not in message
+    states = {r["dag_id"]: (r["state"], r["tasks"]) for r in failure.value.runs}
+    assert states == {"ingest_ghost": ("failed", {"extract_people": "failed"}),
+                      "ingest_toy": ("success", {"extract_people": "success"})}
+    assert open_lake(home.lake).row_count("bronze.toy_people") == 7
+    assert failure.value.log_path.is_file()
