@@ -154,8 +154,18 @@ class _Extraction:
         self.columns_json = now_cols
 
     def batches(self, source: sa.Table, schema: pa.Schema, watermark: str | None, upper: Any = None
-                ) -> Iterator[pa.RecordBatch]:
-        query = sa.select(*source.columns)
+                ) -> Iterator[tuple[pa.RecordBatch, pa.Array]]:
+        """Source batches with their row hashes. PostgreSQL hashes the rows itself (its own process,
+        the other core) as it sends them; elsewhere the hash is computed here."""
+        server_hash = self.engine.dialect.name == "postgresql"
+        columns = list(source.columns)
+        if server_hash:
+            row_text = sa.literal_column(f"{self.engine.dialect.identifier_preparer.format_table(source)}::text")
+            columns.append(sa.func.hashtextextended(row_text, 0).label("_row_hash"))
+            read_schema = schema.append(pa.field("_row_hash", pa.int64()))
+        else:
+            read_schema = schema
+        query = sa.select(*columns)
         if self.table.load == "incremental":
             update = source.c[self.table.update_column]
             if watermark is not None:
@@ -163,7 +173,11 @@ class _Extraction:
             if upper is not None:
                 query = query.where(update <= upper)
             query = query.order_by(update, *[source.c[k] for k in self.table.primary_key])
-        yield from read_batches(self.engine, query, schema, self.chunk_rows)
+        for batch in read_batches(self.engine, query, read_schema, self.chunk_rows):
+            if server_hash:
+                yield batch.drop_columns(["_row_hash"]), batch.column("_row_hash")
+            else:
+                yield batch, row_hashes(batch)
 
     def source_keys(self, source: sa.Table) -> set[str]:
         columns = [source.c[k] for k in self.table.primary_key]
@@ -365,9 +379,8 @@ def _batches(job: _Extraction, source: sa.Table, read_schema: pa.Schema, schema:
     bronze_schema = pa.schema([f for f in schema if f.name not in META_COLUMNS])
     incremental = t.load == "incremental"
     latest = watermark
-    for batch in job.batches(source, source_schema, watermark, plan.upper):
+    for batch, hashes in job.batches(source, source_schema, watermark, plan.upper):
         job.result.rows_read += batch.num_rows
-        hashes = row_hashes(batch)
         if incremental:
             if plan.known:
                 ops = ["update" if k in plan.known else "insert" for k in _keys(batch, t.primary_key)]
