@@ -132,8 +132,21 @@ def chunks(frame: pd.DataFrame, size: int = CHUNK_ROWS) -> Iterator[list[tuple]]
         yield python_rows(frame, start, start + size)
 
 
+class LoadError(RuntimeError):
+    """A bulk load failed. The message names the table and the database error's kind, never the
+    rows: drivers quote the offending values (ID numbers, names) in their own messages."""
+
+
 def insert_rows(engine: Engine, table: sa.Table, frame: pd.DataFrame) -> int:
     """Bulk-insert ``frame`` (columns in table order) in one transaction; returns rows written."""
+    try:
+        return _insert_rows(engine, table, frame)
+    except engine.dialect.loaded_dbapi.Error as exc:
+        raise LoadError(f"loading {len(frame)} rows into {table.name} on {engine.dialect.name} failed: "
+                        f"{type(exc).__name__} (row values withheld: they may be personal data)") from None
+
+
+def _insert_rows(engine: Engine, table: sa.Table, frame: pd.DataFrame) -> int:
     names = [c.name for c in table.columns]
     frame = frame[names]
     backend = engine.dialect.name

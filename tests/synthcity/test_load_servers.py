@@ -104,3 +104,22 @@ def test_unknown_target_is_refused_without_leaking_the_password(tmp_path):
     with pytest.raises(ValueError) as err:
         generate(100, 1, ["oracle://scott:tiger@db/orcl"], tmp_path / "truth")
     assert "tiger" not in str(err.value) and "oracle" in str(err.value)
+
+
+@pytest.mark.postgres
+def test_a_failed_load_names_the_table_but_never_the_values(server_targets):
+    import numpy as np
+
+    from citylake.synthcity.departments import TABLES as SPECS
+    from citylake.synthcity.load import LoadError, create_tables, engine_for, insert_rows
+
+    spec = SPECS["gongan.CZRK"]
+    engine = engine_for(server_targets["postgres"], "gongan")
+    tables = create_tables(engine, [spec])
+    row = {c.name: None for c in spec.columns} | {"RYID": "1", "GMSFHM": "11010519491231002X" * 3, "XM": "张三"}
+    frame = pd.DataFrame([row]).replace({np.nan: None})
+    with pytest.raises(LoadError, match="loading 1 rows into CZRK on postgresql failed") as err:
+        insert_rows(engine, tables["CZRK"], frame)
+    engine.dispose()
+    assert "11010519491231002X" not in str(err.value) and "张三" not in str(err.value)
+    assert err.value.__cause__ is None and err.value.__suppress_context__
