@@ -39,6 +39,9 @@ META_SCHEMA = [pa.field("_batch_id", pa.string()), pa.field("_source", pa.string
                pa.field("_extracted_at", pa.timestamp("us", tz="UTC")), pa.field("_row_hash", pa.int64()),
                pa.field("_op", pa.string())]
 CHUNK_ROWS = 50_000
+# Bronze data files of about 32 MiB: the writer holds the file in progress in memory, so this (with
+# the chunk size) is what bounds an extraction's memory, whatever the table's size.
+BRONZE_FILE_BYTES = 32 * 2**20
 
 
 class SourceUnavailableError(RuntimeError):
@@ -271,7 +274,8 @@ def ingest_table(system: SourceSystem, table: SourceTable, batch_id: str, lake, 
                                                                                   watermark, plan)))
         try:
             version = lake.write_arrow(job.bronze, reader, mode="append", schema_mode="merge",
-                                       metadata={"batch_id": batch_id, "job": "ingest", "source": job.source})
+                                       metadata={"batch_id": batch_id, "job": "ingest", "source": job.source},
+                                       target_file_size=BRONZE_FILE_BYTES)
         except Exception:
             # delta-rs wraps an error raised inside the stream in its own; raise the original.
             if job.error is not None:

@@ -231,6 +231,7 @@ class DeltaRsLake:
         predicate: str | None = None,
         schema_mode: Literal["merge", "overwrite"] | None = None,
         metadata: Mapping[str, Any] | None = None,
+        target_file_size: int | None = None,
     ) -> int:
         """Write Arrow data (a ``RecordBatchReader`` is streamed, not materialised); return the new version.
 
@@ -240,6 +241,8 @@ class DeltaRsLake:
         * The table is created if missing, partitioned by ``partition_by``.
         * ``schema_mode="merge"`` adds new columns to the table; ``"overwrite"`` (with a whole-table
           overwrite) replaces the schema. By default a different schema is an error.
+        * ``target_file_size`` (bytes) caps each data file; the writer buffers a file's rows in memory
+          until it is full, so this bounds a streamed write's memory.
         """
         if mode not in ("append", "overwrite"):
             raise ValueError(f"mode must be 'append' or 'overwrite', not {mode!r}")
@@ -259,6 +262,7 @@ class DeltaRsLake:
                     schema_mode=schema_mode,
                     storage_options=self.storage_options,
                     commit_properties=_commit_properties(metadata),
+                    target_file_size=target_file_size,
                 )
             except DeltaSchemaMismatch as error:
                 raise SchemaMismatchError(f"cannot write to {table}: {error}") from error

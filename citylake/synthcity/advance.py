@@ -377,7 +377,7 @@ def _apply(changes: DayChanges, defects: pd.DataFrame, targets: list[str], engin
                 engines[key] = engine_for(target, spec.department)
             _write(engines[key], spec, rows, updates, deletes, stamp)
         counts["inserted"] += sum(len(r) for r in rows)
-        counts["updated"] += len(updates)
+        counts["updated"] += len(set(updates) - deletes)
         counts["deleted"] += len(deletes)
         for r in inserted.get(table, []):
             truth.write_record_truth(table, changes.day, r.truth)
