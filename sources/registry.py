@@ -36,6 +36,10 @@ class SourceTable:
     update_column: str | None
     detect_deletes: bool
     columns: dict[str, str] = field(default_factory=dict)
+    # Re-read this many minutes before the watermark: rows committed late by long transactions carry
+    # update times older than rows already extracted. Re-read rows that bronze already holds unchanged
+    # are dropped by their row hash.
+    lookback_minutes: int = 0
 
     def bronze_name(self, system: str) -> str:
         return f"bronze.{system}_{self.name.lower()}"
@@ -60,7 +64,8 @@ class SourceSystem:
 
 
 _SYSTEM_KEYS = {"system", "name_zh", "name_en", "owner", "connection", "schedule", "tables"}
-_TABLE_KEYS = {"name", "description", "primary_key", "load", "update_column", "detect_deletes", "columns"}
+_TABLE_KEYS = {"name", "description", "primary_key", "load", "update_column", "detect_deletes", "columns",
+               "lookback_minutes"}
 
 
 def _req(entry: dict, key: str, where: str, kind=str):
@@ -112,11 +117,17 @@ def load_system(path: Path) -> SourceSystem:
         for column, standard in columns.items():
             if not isinstance(standard, str) or not _STANDARD_FIELD.match(standard):
                 raise RegistryError(f"{where}: columns.{column}: '{standard}' is not '<entity>.<field>'")
+        lookback = entry.get("lookback_minutes", 0)
+        if isinstance(lookback, bool) or not isinstance(lookback, int) or lookback < 0:
+            raise RegistryError(f"{where}: lookback_minutes must be a whole number of minutes >= 0")
+        if lookback and load != "incremental":
+            raise RegistryError(f"{where}: lookback_minutes applies to incremental tables only")
         detect = entry.get("detect_deletes", load == "snapshot")
         if not isinstance(detect, bool):
             raise RegistryError(f"{where}: detect_deletes must be true or false")
         tables.append(SourceTable(name=name, description=_req(entry, "description", where), primary_key=tuple(key),
-                                  load=load, update_column=update_column, detect_deletes=detect, columns=columns))
+                                  load=load, update_column=update_column, detect_deletes=detect, columns=columns,
+                                  lookback_minutes=lookback))
     names = [t.name for t in tables]
     if len(set(names)) != len(names):
         raise RegistryError(f"{path}: table names repeat: {sorted(n for n in names if names.count(n) > 1)}")

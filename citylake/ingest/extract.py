@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +172,7 @@ class _Extraction:
         if self.table.load == "incremental":
             update = source.c[self.table.update_column]
             if watermark is not None:
-                query = query.where(update > _watermark_value(watermark, update))
+                query = query.where(update > _lower_bound(watermark, update, self.table.lookback_minutes))
             if upper is not None:
                 query = query.where(update <= upper)
             query = query.order_by(update, *[source.c[k] for k in self.table.primary_key])
@@ -194,7 +194,7 @@ class _Extraction:
         """Keys past the watermark and the newest update time among them (the batch's upper bound)."""
         update = source.c[self.table.update_column]
         query = (sa.select(update, *[source.c[k] for k in self.table.primary_key])
-                 .where(update > _watermark_value(watermark, update)))
+                 .where(update > _lower_bound(watermark, update, self.table.lookback_minutes)))
         keys, upper = set(), None
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True).execute(query)
@@ -220,15 +220,41 @@ class _Extraction:
         return {k: (None if pd.isna(h) else int(h), op)
                 for k, h, op in zip(frame["_key"], hashes, frame["_op"], strict=True)}
 
-    def known_keys(self, candidates: set[str]) -> set[str]:
-        """Which of ``candidates`` bronze has seen (one scan of the key column, filtered)."""
+    def bronze_latest(self, candidates: set[str]) -> dict[str, tuple[int | None, str]]:
+        """Latest (row hash, op) in bronze of the ``candidates`` keys bronze has seen (one filtered scan)."""
         if not candidates or not self.lake.exists(self.bronze):
-            return set()
-        if len(self.table.primary_key) == 1:
-            k = self.table.primary_key[0]
-            reader = self.lake.read_arrow(self.bronze, columns=[k], filter=pc.field(k).isin(list(candidates)))
-            return {str(v) for b in reader for v in b.column(0).to_pylist()}
-        return set(self.bronze_state()) & candidates
+            return {}
+        if len(self.table.primary_key) > 1:
+            return {k: v for k, v in self.bronze_state().items() if k in candidates}
+        k = self.table.primary_key[0]
+        reader = self.lake.read_arrow(self.bronze, columns=[k, "_extracted_at", "_row_hash", "_op"],
+                                      filter=pc.field(k).isin(list(candidates)))
+        latest: dict[str, tuple[Any, int | None, str]] = {}
+        for batch in reader:
+            for key, at, digest, op in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
+                                           batch.column(2).to_pylist(), batch.column(3).to_pylist(), strict=True):
+                key = str(key)
+                if key not in latest or latest[key][0] <= at:
+                    latest[key] = (at, digest, op)
+        return {key: (digest, op) for key, (_, digest, op) in latest.items()}
+
+
+def _later(a: str, b: str) -> bool:
+    """Whether watermark text ``a`` is after ``b`` (ISO dates and times compare as text; numbers don't)."""
+    try:
+        return float(a) > float(b)
+    except ValueError:
+        return a > b
+
+
+def _lower_bound(watermark: str, column: sa.Column, lookback_minutes: int):
+    """Where a batch starts reading: the watermark, moved back by the table's lookback."""
+    value = _watermark_value(watermark, column)
+    if not lookback_minutes:
+        return value
+    if not isinstance(value, datetime | date):
+        raise ValueError(f"lookback_minutes needs a date or timestamp update column, not {column.type}")
+    return value - timedelta(minutes=lookback_minutes)
 
 
 def _watermark_value(text: str, column: sa.Column):
@@ -294,7 +320,7 @@ class _Plan:
     called from inside the stream it is consuming)."""
 
     first_load: bool
-    known: set[str]
+    known: dict[str, tuple[int | None, str]]
     previous: dict[str, tuple[str, str]]
     upper: Any
     gone: list[str]
@@ -303,10 +329,11 @@ class _Plan:
 def _plan(job: _Extraction, source: sa.Table, watermark: str | None) -> _Plan:
     t = job.table
     exists = job.lake.exists(job.bronze)
-    known, upper, changed = set(), None, set()
+    known: dict[str, tuple[int | None, str]] = {}
+    upper, changed = None, set()
     if t.load == "incremental" and watermark is not None and exists:
         changed, upper = job.changed_keys(source, watermark)
-        known = job.known_keys(changed)
+        known = job.bronze_latest(changed)
     previous: dict[str, tuple[int | None, str]] = {}
     gone: list[str] = []
     if exists and t.load == "snapshot":
@@ -324,7 +351,7 @@ def _live_rows(job: _Extraction) -> int | None:
     return None if last is None else last["live_rows"]
 
 
-def _deletes_possible(job: _Extraction, source: sa.Table, changed: set[str], known: set[str]) -> bool:
+def _deletes_possible(job: _Extraction, source: sa.Table, changed: set[str], known: dict) -> bool:
     """Whether the source can have lost rows since the last batch: a key scan of source and bronze
     costs as much as the table, so it runs only when the source's row count says rows went."""
     live = _live_rows(job)
@@ -332,7 +359,7 @@ def _deletes_possible(job: _Extraction, source: sa.Table, changed: set[str], kno
         return True
     with job.engine.connect() as conn:
         count = conn.execute(sa.select(sa.func.count()).select_from(source)).scalar_one()
-    return count != live + len(changed - known)
+    return count != live + len(changed - set(known))
 
 
 def _guarded(job: _Extraction, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -386,13 +413,24 @@ def _batches(job: _Extraction, source: sa.Table, read_schema: pa.Schema, schema:
     for batch, hashes in job.batches(source, source_schema, watermark, plan.upper):
         job.result.rows_read += batch.num_rows
         if incremental:
-            if plan.known:
-                ops = ["update" if k in plan.known else "insert" for k in _keys(batch, t.primary_key)]
-            else:
-                ops = ["insert"] * batch.num_rows
             if batch.num_rows:
                 last = pc.max(batch.column(t.update_column)).as_py()
-                latest = last.isoformat() if hasattr(last, "isoformat") else str(last)
+                text = last.isoformat() if hasattr(last, "isoformat") else str(last)
+                latest = text if latest is None or _later(text, latest) else latest
+            if plan.known:
+                # Rows bronze already holds unchanged (re-read by the lookback, or re-extracted) are dropped.
+                ops, keep = [], []
+                for i, (k, h) in enumerate(zip(_keys(batch, t.primary_key), hashes.to_pylist(), strict=True)):
+                    before = plan.known.get(k)
+                    if before is not None and before[1] != "delete" and before[0] == h:
+                        continue
+                    ops.append("insert" if before is None or before[1] == "delete" else "update")
+                    keep.append(i)
+                job.result.rows_unchanged += batch.num_rows - len(keep)
+                if len(keep) < batch.num_rows:
+                    batch, hashes = batch.take(pa.array(keep, pa.int64())), hashes.take(pa.array(keep, pa.int64()))
+            else:
+                ops = ["insert"] * batch.num_rows
         else:
             ops, keep = [], []
             for i, (k, h) in enumerate(zip(_keys(batch, t.primary_key), hashes.to_pylist(), strict=True)):

@@ -214,3 +214,44 @@ def test_type_change_is_recorded_and_kept_when_lossless_refused_when_not(tmp_pat
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         admin.dispose()
+
+
+def test_lookback_catches_rows_committed_late_with_an_older_update_time(city, lake, tmp_path):
+    registry_dir = tmp_path / "registry"
+    registry_dir.mkdir()
+    text = load_registry()["scjg"].path.read_text(encoding="utf-8")
+    (registry_dir / "scjg.yaml").write_text(text.replace("  update_column: GXSJ\n",
+                                                         "  update_column: GXSJ\n  lookback_minutes: 120\n"),
+                                            encoding="utf-8")
+    system = load_registry(registry_dir)["scjg"]
+    table = system.table("QYDJ")
+    assert table.lookback_minutes == 120
+    url = source_url(system, city)
+    first = ingest_table(system, table, "b1", lake, url)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        newest = conn.exec_driver_sql('SELECT MAX("GXSJ") FROM "QYDJ"').scalar_one()
+        # A long transaction commits after the batch, stamped an hour before the newest row.
+        conn.exec_driver_sql('UPDATE "QYDJ" SET "DJZT" = \'注销\', "GXSJ" = datetime(?, \'-60 minutes\') '
+                             'WHERE "PRIPID" = (SELECT MIN("PRIPID") FROM "QYDJ")', (newest,))
+    engine.dispose()
+    second = ingest_table(system, table, "b2", lake, url)
+    assert (second.rows_written, second.updated, second.inserted) == (1, 1, 0)
+    assert second.rows_unchanged > 0  # the re-read rows bronze already held were dropped
+    assert second.watermark_after == first.watermark_after
+    third = ingest_table(system, table, "b3", lake, url)
+    assert third.rows_written == 0
+
+
+def test_without_lookback_a_late_row_is_not_reread(city, lake):
+    system = load_registry()["scjg"]
+    table = system.table("QYDJ")
+    url = source_url(system, city)
+    ingest_table(system, table, "b1", lake, url)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        newest = conn.exec_driver_sql('SELECT MAX("GXSJ") FROM "QYDJ"').scalar_one()
+        conn.exec_driver_sql('UPDATE "QYDJ" SET "GXSJ" = datetime(?, \'-60 minutes\') '
+                             'WHERE "PRIPID" = (SELECT MIN("PRIPID") FROM "QYDJ")', (newest,))
+    engine.dispose()
+    assert ingest_table(system, table, "b2", lake, url).rows_written == 0
