@@ -151,3 +151,9 @@ def other_birthplaces() -> list[dict[str, str]]:
 @cache
 def mobile_prefixes() -> list[dict[str, str]]:
     return _read_csv("mobile_prefixes.csv", ("prefix", "carrier", "weight"))
+
+
+@cache
+def divisions() -> list[dict[str, str]]:
+    """GB/T 2260 codes since 1981 (county level and up): code, names, level, status, validity years."""
+    return _read_csv("divisions_gbt2260.csv", ("code", "name", "level", "status", "valid_from"))
