@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from citylake.schemas.standards import standard_field
+
 REGISTRY_ENV = "CITYLAKE_SOURCES"
 DEFAULT_REGISTRY = Path(__file__).with_name("systems")
 LOAD_MODES = ("incremental", "snapshot")
@@ -117,6 +119,10 @@ def load_system(path: Path) -> SourceSystem:
         for column, standard in columns.items():
             if not isinstance(standard, str) or not _STANDARD_FIELD.match(standard):
                 raise RegistryError(f"{where}: columns.{column}: '{standard}' is not '<entity>.<field>'")
+            try:
+                standard_field(standard)
+            except KeyError as exc:
+                raise RegistryError(f"{where}: columns.{column}: {exc.args[0]}") from None
         lookback = entry.get("lookback_minutes", 0)
         if isinstance(lookback, bool) or not isinstance(lookback, int) or lookback < 0:
             raise RegistryError(f"{where}: lookback_minutes must be a whole number of minutes >= 0")
