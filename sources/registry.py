@@ -22,7 +22,9 @@ REGISTRY_ENV = "CITYLAKE_SOURCES"
 DEFAULT_REGISTRY = Path(__file__).with_name("systems")
 LOAD_MODES = ("incremental", "snapshot")
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
-_STANDARD_FIELD = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+# "<entity>.<field>" or "<entity>.<field>@<role>" when a table describes several parties (a
+# marriage record's husband and wife): columns of one role are checked against each other.
+_STANDARD_FIELD = re.compile(r"^([a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)(?:@([a-z][a-z0-9_]*))?$")
 
 
 class RegistryError(ValueError):
@@ -45,6 +47,14 @@ class SourceTable:
 
     def bronze_name(self, system: str) -> str:
         return f"bronze.{system}_{self.name.lower()}"
+
+    def mapped_columns(self) -> list[tuple[str, str, str]]:
+        """(source column, standard field, role) for every mapped column; role defaults to 'subject'."""
+        out = []
+        for column, target in self.columns.items():
+            field_name, _, role = target.partition("@")
+            out.append((column, field_name, role or "subject"))
+        return out
 
 
 @dataclass(frozen=True)
@@ -117,10 +127,11 @@ def load_system(path: Path) -> SourceSystem:
         if not isinstance(columns, dict):
             raise RegistryError(f"{where}: columns must map source columns to standard fields")
         for column, standard in columns.items():
-            if not isinstance(standard, str) or not _STANDARD_FIELD.match(standard):
-                raise RegistryError(f"{where}: columns.{column}: '{standard}' is not '<entity>.<field>'")
+            match = _STANDARD_FIELD.match(standard) if isinstance(standard, str) else None
+            if match is None:
+                raise RegistryError(f"{where}: columns.{column}: '{standard}' is not '<entity>.<field>[@<role>]'")
             try:
-                standard_field(standard)
+                standard_field(match.group(1))
             except KeyError as exc:
                 raise RegistryError(f"{where}: columns.{column}: {exc.args[0]}") from None
         lookback = entry.get("lookback_minutes", 0)

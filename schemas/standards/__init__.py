@@ -32,6 +32,16 @@ def _text(raw: object) -> validators.Verdict:
     return validators.Verdict(text, fixes=tuple(fixes))
 
 
+def _name(raw: object) -> validators.Verdict:
+    """A person's or organisation's name: half-width, no whitespace anywhere (Chinese names have none)."""
+    fixes: list[str] = []
+    text = validators.normalise_text(raw, fixes)
+    if not text:
+        return validators.Verdict(None, "name.missing", "名称缺失 (name missing)", validators.SEVERITY_ERROR,
+                                  tuple(fixes))
+    return validators.Verdict(text, fixes=tuple(fixes))
+
+
 def _party_id(raw: object) -> validators.Verdict:
     verdict = validators.check_id_number(raw)
     return verdict if verdict.ok else validators.check_uscc(raw) if len(str(raw or "").strip()) == 18 else verdict
@@ -46,6 +56,7 @@ VALIDATORS: dict[str, Callable[[object], validators.Verdict]] = {
     "mobile": validators.check_mobile,
     "division_code": validators.check_division_code,
     "party_id": _party_id,
+    "name": _name,
     "text": _text,
 }
 

@@ -36,7 +36,7 @@ def test_shipped_registry_covers_every_department_table():
      "  - {name: T, description: 表, primary_key: [ID], load: sometimes}\n", "load 'sometimes' is not one of"),
     ("system: x\nname_zh: 甲\nname_en: X\nowner: 甲局\nconnection: c\nschedule: '@daily'\ntables:\n"
      "  - {name: T, description: 表, primary_key: [ID], load: snapshot, columns: {A: idnumber}}\n",
-     "is not '<entity>.<field>'"),
+     "is not '<entity>.<field>"),
     ("system: x\nname_zh: 甲\nname_en: X\nowner: 甲局\nconnection: c\nschedule: '@daily'\ntables:\n"
      "  - {name: T, description: 表, primary_key: [ID], load: snapshot, columns: {A: person.passport}}\n",
      "no standard field 'person.passport'"),

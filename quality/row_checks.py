@@ -1,0 +1,138 @@
+"""Row-level checks of a department table against the data standards.
+
+Each mapped column (``sources/systems/*.yaml``: column -> ``<entity>.<field>[@<role>]``) is
+standardised by its field's validator; what the validator had to fix (full-width characters,
+spaces, a lowercase x, a 15-digit ID number) is a *warning*, a value that breaks the standard is an
+*error*. Cross-field rules compare the columns of one role: birth date and sex against the ID
+number, and a party named without its ID number.
+
+Results follow databrickslabs/dqx: ``_errors`` and ``_warnings`` per row, each a list of
+``{rule, message, columns}``. Messages never quote values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+
+import pandas as pd
+
+from citylake.schemas.standards import standard_field
+from citylake.schemas.validators import id_birth_date, id_is_male
+from citylake.sources.registry import SourceTable
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    message: str
+    columns: tuple[str, ...]
+    criticality: str
+
+    def as_dict(self) -> dict:
+        return {"rule": self.rule, "message": self.message, "columns": list(self.columns)}
+
+
+# What a validator fixed that is a writing error the department should correct. Mapping a
+# department's own coding to the standard (男 -> 1, 汉族 -> 01, yyyymmdd -> ISO) is not.
+WRITING_FIXES = {"fullwidth", "whitespace", "lowercase_x", "upgraded_from_15_digits", "lowercase",
+                 "country_code_or_separators"}
+
+
+@cache
+def _opencc(config: str):
+    import opencc
+
+    return opencc.OpenCC(config)
+
+
+def _traditional(text: str) -> bool:
+    """Written in traditional characters: converting to simplified and back gives the text again
+    (which a simplified text that merely contains a character t2s rewrites, such as 沈, does not)."""
+    simplified = _opencc("t2s").convert(text)
+    return simplified != text and _opencc("s2t").convert(simplified) == text
+
+
+def check_frame(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
+    """``frame`` (a department table's rows) with its mapped columns standardised and two added
+    columns, ``_errors`` and ``_warnings``."""
+    out = frame.copy()
+    errors: list[list[dict]] = [[] for _ in range(len(frame))]
+    warnings: list[list[dict]] = [[] for _ in range(len(frame))]
+    by_role: dict[str, dict[str, str]] = defaultdict(dict)
+    for column, field_name, role in table.mapped_columns():
+        by_role[role][field_name] = column
+    standardised: dict[str, list] = {}
+    valid: dict[str, list[bool]] = {}
+    for column, field_name, role in table.mapped_columns():
+        if column not in frame.columns:
+            continue
+        field = standard_field(field_name)
+        role_columns = set(by_role[role].values()) - {column}
+        values, oks = [], []
+        for i, raw in enumerate(frame[column].tolist()):
+            if raw is None or (isinstance(raw, float) and pd.isna(raw)) or (isinstance(raw, str) and not raw.strip()):
+                values.append(None)
+                oks.append(False)
+                named = any(_present(frame.iloc[i][c]) for c in role_columns if c in frame.columns)
+                if field.required and (role == "subject" or named):
+                    errors[i].append(Finding(f"{field_name}.missing", f"{field.name_zh}缺失 (required value missing)",
+                                             (column,), ERROR).as_dict())
+                continue
+            verdict = field.validate(raw)
+            values.append(verdict.value if verdict.value is not None else raw)
+            oks.append(verdict.ok)
+            if not verdict.ok:
+                target = warnings if verdict.severity == "review" else errors
+                target[i].append(Finding(f"{field_name}.{verdict.rule.split('.', 1)[1]}", verdict.message or "",
+                                         (column,), WARNING if verdict.severity == "review" else ERROR).as_dict())
+            writing = [f for f in verdict.fixes if f in WRITING_FIXES]
+            if writing:
+                warnings[i].append(Finding(f"{field_name}.nonstandard_form",
+                                           f"{field.name_zh}书写不规范: {', '.join(writing)} (standardised)",
+                                           (column,), WARNING).as_dict())
+            if field.validator in ("text", "name") and isinstance(raw, str) and _traditional(raw):
+                warnings[i].append(Finding(f"{field_name}.traditional_chars", f"{field.name_zh}含繁体字 "
+                                           "(traditional characters)", (column,), WARNING).as_dict())
+        standardised[column] = values
+        valid[column] = oks
+    for column, values in standardised.items():
+        out[column] = values
+    _cross_field(frame, by_role, standardised, valid, errors)
+    out["_errors"] = errors
+    out["_warnings"] = warnings
+    return out
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and pd.isna(value)) and str(value).strip() != ""
+
+
+def _cross_field(frame, by_role, standardised, valid, errors) -> None:
+    """Birth date and sex of a role must agree with its (valid) ID number."""
+    for fields in by_role.values():
+        id_column = fields.get("person.id_number")
+        if id_column is None or id_column not in standardised:
+            continue
+        for other, rule, message in (("person.birth_date", "person.birth_date.disagrees_with_id",
+                                      "出生日期与身份证号不符 (birth date disagrees with the ID number)"),
+                                     ("person.sex", "person.sex.disagrees_with_id",
+                                      "性别与身份证号不符 (sex disagrees with the ID number)")):
+            column = fields.get(other)
+            if column is None or column not in standardised:
+                continue
+            for i, (number, ok_id, value, ok_value) in enumerate(zip(standardised[id_column], valid[id_column],
+                                                                      standardised[column], valid[column],
+                                                                      strict=True)):
+                if not (ok_id and ok_value):
+                    continue
+                if other == "person.birth_date":
+                    agrees = id_birth_date(number).isoformat() == str(value)[:10]
+                else:
+                    agrees = value in ("0", "9") or (value == "1") == id_is_male(number)
+                if not agrees:
+                    errors[i].append(Finding(rule, message, (id_column, column), ERROR).as_dict())
