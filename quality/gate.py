@@ -1,0 +1,151 @@
+"""The quality gate of one bronze batch: every row to silver or to quarantine, with its reasons.
+
+``bronze.<system>_<table>`` batch -> row checks from the standards (:mod:`quality.row_checks`) ->
+- rows without errors: standardised, upserted into ``silver.<system>_<table>`` by key (with their
+  warnings); tombstones delete their key from silver;
+- rows with errors: appended to ``quarantine.<system>_<table>`` with ``_errors`` and ``_warnings``;
+- findings: ``governance.quality_issue`` (opened, or closed when fixed);
+- ``governance.batch_audit`` (stage ``gate``): rows read = rows promoted + rows quarantined.
+
+A batch whose share of rows with errors passes ``error_threshold`` is not promoted: its issues are
+recorded for the department, nothing reaches silver, and :class:`GateThresholdError` says why.
+Rerunning a gated batch does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from citylake.ingest import governance as gov
+from citylake.quality.feedback import record_findings
+from citylake.quality.row_checks import check_frame
+from citylake.schemas.standards import standard_field
+from citylake.sources.registry import SourceSystem, SourceTable
+
+log = logging.getLogger(__name__)
+
+FINDINGS = pa.list_(pa.struct([("rule", pa.string()), ("message", pa.string()), ("columns", pa.list_(pa.string()))]))
+BRONZE_META = ("_batch_id", "_source", "_extracted_at", "_row_hash", "_op")
+
+
+class GateThresholdError(RuntimeError):
+    """The batch's error rate passed its threshold; it is not promoted."""
+
+
+@dataclass
+class GateResult:
+    batch_id: str
+    bronze_table: str
+    silver_table: str
+    quarantine_table: str
+    rows_read: int = 0
+    promoted: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    error_rate: float = 0.0
+    issues_opened: int = 0
+    issues_fixed: int = 0
+    skipped: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def table_names(system: SourceSystem, table: SourceTable) -> tuple[str, str, str]:
+    name = f"{system.code}_{table.name.lower()}"
+    return f"bronze.{name}", f"silver.{name}", f"quarantine.{name}"
+
+
+def gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: str,
+               error_threshold: float | None = None) -> GateResult:
+    bronze, silver, quarantine = table_names(system, table)
+    gate_id = f"gate:{bronze_batch_id}"
+    result = GateResult(gate_id, bronze, silver, quarantine)
+    done = gov.audited_batch(lake, gate_id, silver)
+    if done is not None:
+        result.rows_read, result.promoted = done["rows_read"], done["rows_written"] - done["deleted"]
+        result.deleted, result.quarantined, result.skipped = done["deleted"], done["rows_unchanged"], True
+        return result
+    started = gov.now()
+    rows = lake.read_arrow(bronze, filter=pc.field("_batch_id") == bronze_batch_id).read_all().to_pandas()
+    result.rows_read = len(rows)
+    key = table.primary_key[0]
+    deleted = rows.loc[rows["_op"] == "delete", key].astype(str).tolist()
+    live = rows[rows["_op"] != "delete"]
+    source_columns = [c for c in live.columns if c not in BRONZE_META]
+    checked = check_frame(live[source_columns].reset_index(drop=True), table)
+    has_error = np.array([bool(e) for e in checked["_errors"]], dtype=bool)
+    result.error_rate = float(has_error.mean()) if len(checked) else 0.0
+    feedback = record_findings(lake, system, table, gate_id, checked, deleted)
+    result.issues_opened, result.issues_fixed = feedback["opened"], feedback["fixed"]
+    if error_threshold is not None and result.error_rate > error_threshold:
+        raise GateThresholdError(
+            f"{system.code}.{table.name}: batch {bronze_batch_id} has {int(has_error.sum())} of {len(checked)} rows "
+            f"with errors ({result.error_rate:.1%} > threshold {error_threshold:.1%}); not promoted. "
+            f"{feedback['opened']} issues sent back to {system.owner}.")
+    source_schema = pa.schema([f for f in lake.schema(bronze) if f.name not in BRONZE_META])
+    good = _typed(checked[~has_error], table).assign(_batch_id=bronze_batch_id).drop(columns=["_errors"])
+    # Quarantine keeps the values as the department wrote them, with the reasons.
+    original = live[source_columns].reset_index(drop=True)
+    bad = original[has_error].assign(_errors=checked.loc[has_error, "_errors"].to_numpy(),
+                                     _warnings=checked.loc[has_error, "_warnings"].to_numpy(),
+                                     _batch_id=bronze_batch_id)
+    if len(good):
+        lake.merge_arrow(silver, _arrow(good, silver_schema(source_schema, table)), keys=[key],
+                         metadata={"batch_id": gate_id, "job": "quality_gate"})
+    if deleted and lake.exists(silver):
+        quoted = ", ".join("'" + k.replace("'", "''") + "'" for k in deleted)
+        lake.delete(silver, f"{key} IN ({quoted})", metadata={"batch_id": gate_id, "job": "quality_gate"})
+    if len(bad):
+        lake.write_arrow(quarantine, _arrow(bad, quarantine_schema(source_schema)), mode="append",
+                         schema_mode="merge", metadata={"batch_id": gate_id, "job": "quality_gate"})
+    result.promoted, result.deleted, result.quarantined = len(good), len(deleted), len(bad)
+    gov.append(lake, gov.BATCH_AUDIT, [{
+        "batch_id": gate_id, "stage": "gate", "system": system.code, "source_table": table.name,
+        "target_table": silver, "load_mode": table.load, "rows_read": result.rows_read,
+        "rows_unchanged": result.quarantined, "rows_written": result.promoted + result.deleted,
+        "inserted": result.promoted, "updated": 0, "deleted": result.deleted, "live_rows": None,
+        "watermark_before": None, "watermark_after": None,
+        "target_version": lake.version(silver) if lake.exists(silver) else None,
+        "started_at": started, "committed_at": gov.now()}])
+    log.info("%s: batch %s: %d read, %d to silver, %d deleted, %d quarantined (%.2f%% errors), issues +%d fixed %d",
+             bronze, bronze_batch_id, result.rows_read, result.promoted, result.deleted, result.quarantined,
+             100 * result.error_rate, result.issues_opened, result.issues_fixed)
+    return result
+
+
+def _typed(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
+    """Standardised date fields as dates (validators return ISO text)."""
+    out = frame.copy()
+    for column, field_name, _ in table.mapped_columns():
+        if column in out.columns and standard_field(field_name).type == "date":
+            out[column] = [None if v is None or (isinstance(v, float) and pd.isna(v)) else
+                           v if isinstance(v, date) and not isinstance(v, datetime) else date.fromisoformat(str(v)[:10])
+                           for v in out[column]]
+    return out
+
+
+def silver_schema(source: pa.Schema, table: SourceTable) -> pa.Schema:
+    """Bronze's source columns, with standardised fields in their standard type, plus warnings."""
+    types = {"date": pa.date32(), "string": pa.string()}
+    mapped = {c: standard_field(f).type for c, f, _ in table.mapped_columns()}
+    fields = [pa.field(f.name, types.get(mapped.get(f.name), f.type)) if f.name in mapped else f for f in source]
+    return pa.schema([*fields, pa.field("_warnings", FINDINGS), pa.field("_batch_id", pa.string())])
+
+
+def quarantine_schema(source: pa.Schema) -> pa.Schema:
+    return pa.schema([*source, pa.field("_errors", FINDINGS), pa.field("_warnings", FINDINGS),
+                      pa.field("_batch_id", pa.string())])
+
+
+def _arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    frame = frame[schema.names].astype(object).where(frame[schema.names].notna(), None)
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
