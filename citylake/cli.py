@@ -68,7 +68,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from citylake.orchestration.run import run_ingest
+    from citylake.orchestration.run import run_ingest, run_promote
     from citylake.synthcity.generate import generate
 
     home = Home.from_env()
@@ -77,10 +77,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     log.info("ingesting every department system through its Airflow DAG")
     batches = run_ingest(home)
     _print_ingestion(batches)
+    log.info("promoting every bronze batch through the quality gate")
+    _print_gate(run_promote(home))
     print(f"\ncitylake home: {home.root}")
     print(f"department systems: {home.sources}/<department>.db (SQLite)")
     print(f"ground truth:       {home.truth}")
-    print(f"lake (bronze):      {home.lake}/bronze")
+    print(f"lake:               {home.lake}/{{bronze,silver,quarantine,governance}}")
     print(f"airflow:            {home.airflow}")
     return 0
 
@@ -91,6 +93,16 @@ def _print_ingestion(batches: list[dict]) -> None:
         print(f"{b['bronze_table']:<28}{b['dag_id'] + '/' + b['run_id']:<44.44}{b['rows_read']:>9,}"
               f"{b['rows_written']:>9,}{b['bronze_version']:>8}")
     print(f"{'total':<72}{sum(b['rows_written'] for b in batches):>9,}")
+
+
+def _print_gate(tasks: list[dict]) -> None:
+    print(f"\n{'silver table':<28}{'read':>9}{'promoted':>10}{'deleted':>9}{'quarantined':>12}{'issues':>8}")
+    for t in sorted(tasks, key=lambda t: t["silver_table"]):
+        g = t["gated"]
+        print(f"{t['silver_table']:<28}{sum(b['rows_read'] for b in g):>9,}{sum(b['promoted'] for b in g):>10,}"
+              f"{sum(b['deleted'] for b in g):>9,}{sum(b['quarantined'] for b in g):>12,}"
+              f"{sum(b['issues_opened'] for b in g):>8,}")
+    print("problem records for the departments: governance.quality_issue (问题数据反馈表)")
 
 
 def _print_generation(report) -> None:

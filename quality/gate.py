@@ -149,3 +149,20 @@ def quarantine_schema(source: pa.Schema) -> pa.Schema:
 def _arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     frame = frame[schema.names].astype(object).where(frame[schema.names].notna(), None)
     return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+
+
+def pending_batches(lake, system: SourceSystem, table: SourceTable) -> list[str]:
+    """Bronze batches of the table that were extracted but have not passed the gate, oldest first."""
+    bronze, silver, _ = table_names(system, table)
+    extracted = gov.read(lake, gov.BATCH_AUDIT, stage="extract", target_table=bronze)
+    gated = {r["batch_id"] for r in gov.read(lake, gov.BATCH_AUDIT, stage="gate", target_table=silver)}
+    ordered = sorted(extracted, key=lambda r: r["committed_at"])
+    return [r["batch_id"] for r in ordered if f"gate:{r['batch_id']}" not in gated and r["rows_written"] > 0]
+
+
+def gate_pending(lake, system: SourceSystem, table: SourceTable,
+                 error_threshold: float | None = None) -> list[GateResult]:
+    """Gate every pending batch of the table in extraction order; stop at the first one over its
+    threshold (later batches must not overtake it into silver)."""
+    return [gate_batch(lake, system, table, batch_id, error_threshold)
+            for batch_id in pending_batches(lake, system, table)]

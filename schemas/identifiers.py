@@ -14,7 +14,10 @@ millions of generated identifiers at once (numpy), for the synthetic city.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARS = "10X98765432"
@@ -58,6 +61,8 @@ def id_downgrade_18_to_15(id18: str) -> str:
 
 def id_check_chars_array(first17: np.ndarray) -> np.ndarray:
     """Check characters for an array of 17-digit strings (numpy ``<U17`` or object)."""
+    import numpy as np  # here, not at import: the DAG files reach this module through the registry
+
     digits = np.frombuffer(np.asarray(first17, dtype="S17").tobytes(), dtype=np.uint8).reshape(-1, 17) - 48
     totals = digits.astype(np.int64) @ np.asarray(ID_WEIGHTS, dtype=np.int64)
     return np.asarray(list(ID_CHECK_CHARS))[totals % 11]

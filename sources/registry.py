@@ -44,6 +44,8 @@ class SourceTable:
     # update times older than rows already extracted. Re-read rows that bronze already holds unchanged
     # are dropped by their row hash.
     lookback_minutes: int = 0
+    # The share of a batch's rows with errors above which the batch is not promoted to silver.
+    error_threshold: float = 0.2
 
     def bronze_name(self, system: str) -> str:
         return f"bronze.{system}_{self.name.lower()}"
@@ -77,7 +79,7 @@ class SourceSystem:
 
 _SYSTEM_KEYS = {"system", "name_zh", "name_en", "owner", "connection", "schedule", "tables"}
 _TABLE_KEYS = {"name", "description", "primary_key", "load", "update_column", "detect_deletes", "columns",
-               "lookback_minutes"}
+               "lookback_minutes", "error_threshold"}
 
 
 def _req(entry: dict, key: str, where: str, kind=str):
@@ -139,12 +141,15 @@ def load_system(path: Path) -> SourceSystem:
             raise RegistryError(f"{where}: lookback_minutes must be a whole number of minutes >= 0")
         if lookback and load != "incremental":
             raise RegistryError(f"{where}: lookback_minutes applies to incremental tables only")
+        threshold = entry.get("error_threshold", 0.2)
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+            raise RegistryError(f"{where}: error_threshold must be a share between 0 and 1")
         detect = entry.get("detect_deletes", load == "snapshot")
         if not isinstance(detect, bool):
             raise RegistryError(f"{where}: detect_deletes must be true or false")
         tables.append(SourceTable(name=name, description=_req(entry, "description", where), primary_key=tuple(key),
                                   load=load, update_column=update_column, detect_deletes=detect, columns=columns,
-                                  lookback_minutes=lookback))
+                                  lookback_minutes=lookback, error_threshold=float(threshold)))
     names = [t.name for t in tables]
     if len(set(names)) != len(names):
         raise RegistryError(f"{path}: table names repeat: {sorted(n for n in names if names.count(n) > 1)}")

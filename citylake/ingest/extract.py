@@ -14,6 +14,7 @@ visible and is simply extracted again.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from citylake.ingest import governance as gov
-from citylake.ingest.readers import read_batches
+from citylake.ingest.readers import SourceValueError, read_batches
 from citylake.sources.registry import SourceSystem, SourceTable
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,8 @@ class _Extraction:
         self.result = BatchResult(batch_id, system.code, table.name, self.bronze, table.load)
         self.error: Exception | None = None
         self.live_before: int | None = None
+        # The source's row count, when the batch counted it (then it is the live rows after the batch).
+        self.live_after: int | None = None
 
     # -- source side -------------------------------------------------------------------------------
     def reflect(self) -> sa.Table:
@@ -227,8 +230,10 @@ class _Extraction:
         if len(self.table.primary_key) > 1:
             return {k: v for k, v in self.bronze_state().items() if k in candidates}
         k = self.table.primary_key[0]
+        # Keys travel as text; the filter needs them in the key column's own type (integer keys …).
+        typed = pa.array(sorted(candidates), pa.string()).cast(self.lake.schema(self.bronze).field(k).type)
         reader = self.lake.read_arrow(self.bronze, columns=[k, "_extracted_at", "_row_hash", "_op"],
-                                      filter=pc.field(k).isin(list(candidates)))
+                                      filter=pc.field(k).isin(typed))
         latest: dict[str, tuple[Any, int | None, str]] = {}
         for batch in reader:
             for key, at, digest, op in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
@@ -275,7 +280,8 @@ def ingest_table(system: SourceSystem, table: SourceTable, batch_id: str, lake, 
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
         # Connecting would create an empty database file instead of failing.
         raise SourceUnavailableError(f"{system.code}.{table.name}: SQLite source {url.database} does not exist")
-    engine = sa.create_engine(url)
+    # hide_parameters: a failing statement's bound values (watermarks, keys) stay out of messages.
+    engine = sa.create_engine(url, hide_parameters=True)
     job = _Extraction(system, table, batch_id, lake, engine, chunk_rows)
     try:
         done = gov.audited_batch(lake, batch_id, job.bronze)
@@ -285,6 +291,10 @@ def ingest_table(system: SourceSystem, table: SourceTable, batch_id: str, lake, 
             return _from_audit(job, done)
         if _committed_to_bronze(lake, job.bronze, batch_id):
             return _complete_from_bronze(job, started)
+        # A batch of another id that died between its bronze commit and its audit is completed
+        # first: otherwise this batch would take its rows for unchanged and lose its count.
+        for orphan in _unaudited_batches(lake, job.bronze):
+            _complete_from_bronze(_Extraction(system, table, orphan, lake, engine, chunk_rows), started)
         try:
             source = job.reflect()
         except sa.exc.OperationalError as exc:
@@ -296,6 +306,7 @@ def ingest_table(system: SourceSystem, table: SourceTable, batch_id: str, lake, 
         watermark = gov.last_watermark(lake, system.code, table.name) if table.load == "incremental" else None
         job.result.watermark_before = watermark
         plan = _plan(job, source, watermark)
+        job.live_after = plan.source_rows
         reader = pa.RecordBatchReader.from_batches(schema, _guarded(job, _batches(job, source, read_schema, schema,
                                                                                   watermark, plan)))
         try:
@@ -304,6 +315,8 @@ def ingest_table(system: SourceSystem, table: SourceTable, batch_id: str, lake, 
                                        target_file_size=BRONZE_FILE_BYTES)
         except Exception:
             # delta-rs wraps an error raised inside the stream in its own; raise the original.
+            if isinstance(job.error, SourceValueError):
+                raise SourceValueError(f"{job.source}: {job.error}") from None
             if job.error is not None:
                 raise job.error from None
             raise
@@ -319,11 +332,15 @@ class _Plan:
     """What the batch needs to know from bronze, read before the write starts (delta-rs cannot be
     called from inside the stream it is consuming)."""
 
-    first_load: bool
     known: dict[str, tuple[int | None, str]]
-    previous: dict[str, tuple[str, str]]
+    previous: dict[str, tuple[int | None, str]]
     upper: Any
     gone: list[str]
+    # Incremental batch whose plan found no row past the watermark: read nothing (an unbounded read
+    # would take rows changed after the plan for inserts).
+    nothing_new: bool = False
+    # The source's row count when the plan counted or scanned it (the live rows after the batch).
+    source_rows: int | None = None
 
 
 def _plan(job: _Extraction, source: sa.Table, watermark: str | None) -> _Plan:
@@ -331,19 +348,27 @@ def _plan(job: _Extraction, source: sa.Table, watermark: str | None) -> _Plan:
     exists = job.lake.exists(job.bronze)
     known: dict[str, tuple[int | None, str]] = {}
     upper, changed = None, set()
+    nothing_new = False
     if t.load == "incremental" and watermark is not None and exists:
         changed, upper = job.changed_keys(source, watermark)
         known = job.bronze_latest(changed)
+        nothing_new = not changed
     previous: dict[str, tuple[int | None, str]] = {}
     gone: list[str] = []
+    source_rows = None
     if exists and t.load == "snapshot":
         previous = job.bronze_state()
-    if exists and t.detect_deletes and (t.load == "snapshot" or _deletes_possible(job, source, changed, known)):
-        previous = previous or job.bronze_state()
-        alive = {k for k, (_, op) in previous.items() if op != "delete"}
-        gone = sorted(alive - job.source_keys(source))
+    if exists and t.detect_deletes:
+        source_rows = _source_count(job, source)
+        if t.load == "snapshot" or _deletes_possible(job, source_rows, changed, known):
+            previous = previous or job.bronze_state()
+            alive = {k for k, (_, op) in previous.items() if op != "delete"}
+            keys = job.source_keys(source)
+            gone = sorted(alive - keys)
+            source_rows = len(keys)
     job.live_before = _live_rows(job)
-    return _Plan(first_load=not exists, known=known, previous=previous, upper=upper, gone=gone)
+    return _Plan(known=known, previous=previous, upper=upper, gone=gone, nothing_new=nothing_new,
+                 source_rows=source_rows)
 
 
 def _live_rows(job: _Extraction) -> int | None:
@@ -351,15 +376,20 @@ def _live_rows(job: _Extraction) -> int | None:
     return None if last is None else last["live_rows"]
 
 
-def _deletes_possible(job: _Extraction, source: sa.Table, changed: set[str], known: dict) -> bool:
+def _source_count(job: _Extraction, source: sa.Table) -> int:
+    with job.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(source)).scalar_one()
+
+
+def _deletes_possible(job: _Extraction, count: int, changed: set[str], known: dict) -> bool:
     """Whether the source can have lost rows since the last batch: a key scan of source and bronze
     costs as much as the table, so it runs only when the source's row count says rows went."""
     live = _live_rows(job)
     if live is None:
         return True
-    with job.engine.connect() as conn:
-        count = conn.execute(sa.select(sa.func.count()).select_from(source)).scalar_one()
-    return count != live + len(changed - set(known))
+    # New keys: never seen, or seen last as deleted (a re-inserted key).
+    new = sum(1 for k in changed if k not in known or known[k][1] == "delete")
+    return count != live + new
 
 
 def _guarded(job: _Extraction, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -410,7 +440,8 @@ def _batches(job: _Extraction, source: sa.Table, read_schema: pa.Schema, schema:
     bronze_schema = pa.schema([f for f in schema if f.name not in META_COLUMNS])
     incremental = t.load == "incremental"
     latest = watermark
-    for batch, hashes in job.batches(source, source_schema, watermark, plan.upper):
+    batches = iter(()) if plan.nothing_new else job.batches(source, source_schema, watermark, plan.upper)
+    for batch, hashes in batches:
         job.result.rows_read += batch.num_rows
         if incremental:
             if batch.num_rows:
@@ -499,7 +530,8 @@ def _audit(job: _Extraction, at: datetime) -> None:
         "target_table": r.bronze_table, "load_mode": r.load_mode, "rows_read": r.rows_read,
         "rows_unchanged": r.rows_unchanged, "rows_written": r.rows_written, "inserted": r.inserted,
         "updated": r.updated, "deleted": r.deleted,
-        "live_rows": (job.live_before or 0) + r.inserted - r.deleted, "watermark_before": r.watermark_before,
+        "live_rows": job.live_after if job.live_after is not None else (job.live_before or 0) + r.inserted - r.deleted,
+        "watermark_before": r.watermark_before,
         "watermark_after": r.watermark_after, "target_version": r.bronze_version,
         "started_at": job.extracted_at, "committed_at": at}])
     if job.table.load == "incremental" and r.watermark_after and r.watermark_after != r.watermark_before:
@@ -510,8 +542,6 @@ def _audit(job: _Extraction, at: datetime) -> None:
 
 
 def _json(value) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
@@ -519,6 +549,15 @@ def _committed_to_bronze(lake, bronze: str, batch_id: str) -> bool:
     if not lake.exists(bronze):
         return False
     return any(_commit_batch(h) == batch_id for h in lake.history(bronze))
+
+
+def _unaudited_batches(lake, bronze: str) -> list[str]:
+    """Batches committed to bronze by ingestion that have no audit row, oldest first."""
+    if not lake.exists(bronze):
+        return []
+    audited = {r["batch_id"] for r in gov.read(lake, gov.BATCH_AUDIT, target_table=bronze)}
+    committed = [_commit_batch(h) for h in reversed(lake.history(bronze))]
+    return [b for b in dict.fromkeys(committed) if b is not None and b not in audited]
 
 
 def _commit_batch(entry: dict) -> str | None:
@@ -538,9 +577,13 @@ def _complete_from_bronze(job: _Extraction, started: float) -> BatchResult:
     r.inserted, r.updated, r.deleted = ops.count("insert"), ops.count("update"), ops.count("delete")
     r.rows_read = r.rows_written - r.deleted
     r.watermark_before = gov.last_watermark(job.lake, job.system.code, job.table.name)
+    r.watermark_after = r.watermark_before
     if job.table.update_column and rows.num_rows:
-        values = [v for v in rows.column(job.table.update_column).to_pylist() if v is not None]
-        r.watermark_after = max(values).isoformat() if values else r.watermark_before
+        last = pc.max(rows.column(job.table.update_column)).as_py()
+        if last is not None:
+            text = last.isoformat() if hasattr(last, "isoformat") else str(last)
+            if r.watermark_before is None or _later(text, r.watermark_before):
+                r.watermark_after = text
     r.bronze_version = job.lake.version(job.bronze)
     job.extracted_at = rows.column("_extracted_at")[0].as_py() if rows.num_rows else job.extracted_at
     log.warning("%s: batch %s was committed to bronze but not audited; audited it now", job.source, job.batch_id)

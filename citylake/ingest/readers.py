@@ -8,7 +8,6 @@ Arrow schema, and memory holds one chunk at a time.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from collections.abc import Iterator
@@ -17,8 +16,6 @@ from decimal import Decimal
 
 import pyarrow as pa
 import sqlalchemy as sa
-
-log = logging.getLogger(__name__)
 
 
 def read_batches(engine: sa.Engine, query: sa.Select, schema: pa.Schema, chunk_rows: int) -> Iterator[pa.RecordBatch]:
@@ -71,8 +68,20 @@ def _sqlalchemy(engine: sa.Engine, query: sa.Select, schema: pa.Schema, chunk_ro
         result = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(query)
         for part in result.partitions(chunk_rows):
             columns = list(zip(*part, strict=True))
-            yield pa.RecordBatch.from_arrays([convert(list(c), f.type) for c, f in zip(columns, schema, strict=True)],
+            yield pa.RecordBatch.from_arrays([_column(list(c), f) for c, f in zip(columns, schema, strict=True)],
                                              schema=schema)
+
+
+class SourceValueError(ValueError):
+    """A source value that does not fit its column's type. Names the column, never the value."""
+
+
+def _column(values: list, field: pa.Field) -> pa.Array:
+    try:
+        return convert(values, field.type)
+    except (pa.ArrowException, ValueError, TypeError, ArithmeticError) as exc:
+        raise SourceValueError(f"column {field.name}: a value does not fit {field.type} "
+                               f"({type(exc).__name__}; the value is withheld, it may be personal data)") from None
 
 
 def _postgres_adbc(engine: sa.Engine, query: sa.Select, schema: pa.Schema, chunk_rows: int) -> Iterator[pa.RecordBatch]:
@@ -91,7 +100,11 @@ def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """ADBC's types to the source table's: NUMERIC arrives as text, integers may be narrower."""
     arrays = []
     for field, column in zip(schema, batch.columns, strict=True):
-        arrays.append(column if column.type == field.type else column.cast(field.type))
+        try:
+            arrays.append(column if column.type == field.type else column.cast(field.type))
+        except pa.ArrowException as exc:
+            raise SourceValueError(f"column {field.name}: a value does not fit {field.type} "
+                                   f"({type(exc).__name__}; the value is withheld)") from None
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 

@@ -33,15 +33,19 @@ from citylake.settings import Home
 log = logging.getLogger(__name__)
 
 DAG_ID_PREFIX = "ingest_"
+PROMOTE_PREFIX = "promote_"
 DAG_FILE = "ingest.py"
 # The repository's DAGs folder (next to the package in a source checkout or editable install).
 REPO_DAGS = Path(__file__).resolve().parents[2] / "dags"
 # Written into the Airflow home when citylake runs from an installed wheel, which has no dags/.
-_THIN_DAG_FILE = '''"""Ingestion DAGs (airflow): written by citylake.orchestration.run for an installed citylake."""
+_THIN_DAG_FILE = '''"""Ingestion and quality-gate DAGs (airflow): written by citylake.orchestration.run for an
+installed citylake."""
 
 from citylake.orchestration.ingest_dags import build_ingest_dags
+from citylake.orchestration.promote_dags import build_promote_dags
 
 globals().update(build_ingest_dags())
+globals().update(build_promote_dags())
 '''
 
 
@@ -102,6 +106,20 @@ def airflow_environment(home: Home, metadata_db: str | None = None, dags: Path |
     return env
 
 
+def run_promote(home: Home | None = None, systems: Iterable[str] | None = None, *,
+                metadata_db: str | None = None, logical_date: datetime | None = None,
+                timeout: float | None = None) -> list[dict[str, Any]]:
+    """Run ``promote_<system>`` (the quality gate, bronze -> silver) once for each system.
+
+    Returns one dict per ``gate_<table>`` task: ``silver_table`` and ``gated`` (the summaries of the
+    batches it gated) plus ``dag_id``, ``run_id`` and ``task_id``. Raises :class:`IngestRunError` if a task failed
+    (e.g. a batch over its error threshold), after every DAG ran.
+    """
+    summaries = _run_dags(PROMOTE_PREFIX, home, systems, metadata_db=metadata_db, logical_date=logical_date,
+                          retries=0, timeout=timeout)
+    return summaries
+
+
 def run_ingest(home: Home | None = None, systems: Iterable[str] | None = None, *,
                metadata_db: str | None = None, logical_date: datetime | None = None,
                retries: int | None = 0, timeout: float | None = None) -> list[dict[str, Any]]:
@@ -121,6 +139,13 @@ def run_ingest(home: Home | None = None, systems: Iterable[str] | None = None, *
 
     Raises :class:`IngestRunError` if any task (or the run itself) fails, after every DAG ran.
     """
+    return _run_dags(DAG_ID_PREFIX, home, systems, metadata_db=metadata_db, logical_date=logical_date,
+                     retries=retries, timeout=timeout)
+
+
+def _run_dags(prefix: str, home: Home | None, systems: Iterable[str] | None, *, metadata_db: str | None,
+              logical_date: datetime | None, retries: int | None, timeout: float | None) -> list[dict[str, Any]]:
+    """Run the ``<prefix><system>`` DAGs once each with ``dag.test()`` in a child process."""
     # Absolute: the child's AIRFLOW_HOME and SQLite paths must not depend on its working directory.
     home = Home(home.root.resolve()) if home else Home.from_env()
     if isinstance(systems, str):
@@ -128,6 +153,7 @@ def run_ingest(home: Home | None = None, systems: Iterable[str] | None = None, *
     run_dir = home.airflow / "runs" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     run_dir.mkdir(parents=True)
     request = {
+        "prefix": prefix,
         "systems": list(systems) if systems is not None else None,
         "logical_date": logical_date.isoformat() if logical_date else None,
         "retries": retries,
@@ -149,12 +175,14 @@ def run_ingest(home: Home | None = None, systems: Iterable[str] | None = None, *
         raise IngestRunError(f"the Airflow run process failed (exit {process.returncode}):\n{_tail(log_path)}\n"
                              f"full log: {log_path}", log_path=log_path)
     runs = json.loads(result_path.read_text(encoding="utf-8"))["runs"]
-    log.info("ran %d ingestion DAG(s) in %.1f s (log: %s)", len(runs), time.perf_counter() - started, log_path)
+    log.info("ran %d %s DAG(s) in %.1f s (log: %s)", len(runs), prefix.rstrip("_"), time.perf_counter() - started,
+             log_path)
     failed = [f"{r['dag_id']}.{task_id}: {r['errors'].get(task_id, state)}" for r in runs
               for task_id, state in sorted(r["tasks"].items()) if state != "success"]
     failed += [f"{r['dag_id']}: run {r['state']}" for r in runs if r["state"] != "success" and not r["tasks"]]
     if failed:
-        raise IngestRunError("ingestion failed: " + "; ".join(failed) + f"\nfull log: {log_path}", runs, log_path)
+        stage = "ingestion" if prefix == DAG_ID_PREFIX else "promotion"
+        raise IngestRunError(f"{stage} failed: " + "; ".join(failed) + f"\nfull log: {log_path}", runs, log_path)
     return [summary for r in runs for summary in r["summaries"]]
 
 
@@ -182,8 +210,8 @@ def _migrate_metadata_db() -> None:
         log.info("migrated the Airflow metadata DB in %.1f s", time.perf_counter() - started)
 
 
-def _load_dags(systems: list[str] | None) -> list[Any]:
-    """The ingestion DAGs as Airflow parses them from the configured DAGs folder."""
+def _load_dags(systems: list[str] | None, prefix: str = "ingest_") -> list[Any]:
+    """The ``<prefix><system>`` DAGs as Airflow parses them from the configured DAGs folder."""
     from airflow import settings
     from airflow.dag_processing.dagbag import DagBag
 
@@ -191,12 +219,12 @@ def _load_dags(systems: list[str] | None) -> list[Any]:
     for path, error in bag.import_errors.items():
         # Another stage's broken DAG file does not stop ingestion; a broken ingest.py shows below.
         log.warning("DAG file %s failed to import: %s", path, error)
-    available = {dag_id.removeprefix(DAG_ID_PREFIX): dag for dag_id, dag in bag.dags.items()
-                 if dag_id.startswith(DAG_ID_PREFIX)}
+    available = {dag_id.removeprefix(prefix): dag for dag_id, dag in bag.dags.items()
+                 if dag_id.startswith(prefix)}
     wanted = sorted(available) if systems is None else systems
     missing = [s for s in wanted if s not in available]
     if missing:
-        raise RuntimeError(f"no ingestion DAG for {missing}; DAGs found: {sorted(bag.dags)}; "
+        raise RuntimeError(f"no {prefix}* DAG for {missing}; DAGs found: {sorted(bag.dags)}; "
                            f"import errors: {bag.import_errors}")
     return [available[s] for s in wanted]
 
@@ -253,7 +281,7 @@ def _child_main(request_path: str) -> int:
     request = json.loads(Path(request_path).read_text(encoding="utf-8"))
     logging.basicConfig(level=logging.INFO)
     _migrate_metadata_db()
-    dags = _load_dags(request["systems"])
+    dags = _load_dags(request["systems"], request.get("prefix", DAG_ID_PREFIX))
     logical_date = datetime.fromisoformat(request["logical_date"]) if request["logical_date"] else None
     runs = []
     for dag in dags:

@@ -83,14 +83,16 @@ def advance(days: int, targets: list[str], truth_dir: str | Path, config_path: s
             defects = _corrections(changes, defects, rng, config, day, report)
             stamps = Streams(state.seed).for_part("update_time", day)
             defects = _apply(changes, defects, targets, engines, truth, report, state.as_of, stamps)
+            # Each applied day is saved, so a failure on a later day restarts from this one; a day
+            # that failed half-way replays identically (its inserts replace what it had written).
+            truth.write_world(world)
+            truth.write_record_defects(defects)
+            truth.write_state(State(state.seed, state.persons, state.as_of, day, dict(keys.next_number),
+                                    config_path or state.config))
             log.info("day %d applied: %s", day, dict(report.events))
     finally:
         for engine in engines.values():
             engine.dispose()
-    truth.write_world(world)
-    truth.write_record_defects(defects)
-    truth.write_state(State(state.seed, state.persons, state.as_of, state.days_advanced + days,
-                            dict(keys.next_number), config_path or state.config))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -385,14 +387,19 @@ def _apply(changes: DayChanges, defects: pd.DataFrame, targets: list[str], engin
     report.new_defects += sum(len(d) for d in new)
     # A defect is corrected when its value is overwritten, or its duplicate row deleted.
     overwritten = {(t, k, c) for t, by_key in changes.updates.items() for k, cols in by_key.items() for c in cols}
-    deleted = {(t, k, "_record") for t, keys in changes.deletes.items() for k in keys}
+    deleted = {(t, k) for t, keys in changes.deletes.items() for k in keys}
+    truth.add_deleted_records(changes.day, sorted(deleted))
+    # A deleted record takes all its defects with it.
     closing = defects["corrected_day"].isna().to_numpy() & np.array([
-        (t, k, c) in overwritten or (t, k, c) in deleted
+        (t, k, c) in overwritten or (t, k) in deleted
         for t, k, c in zip(defects["source_table"], defects["record_key"], defects["column"], strict=True)], dtype=bool)
     defects.loc[closing, "corrected_day"] = changes.day
     fixed = np.array([(t, k, c) in changes.fixes for t, k, c in
                       zip(defects["source_table"], defects["record_key"], defects["column"], strict=True)], dtype=bool)
-    defects.loc[closing, "corrected_by"] = np.where(fixed[closing], "department", "superseded")
+    gone = np.array([(t, k) in deleted and c != "_record" for t, k, c in
+                     zip(defects["source_table"], defects["record_key"], defects["column"], strict=True)], dtype=bool)
+    defects.loc[closing, "corrected_by"] = np.where(fixed[closing], "department",
+                                                    np.where(gone[closing], "deleted", "superseded"))
     report.corrected += int(np.sum(closing))
     if new:
         defects = pd.concat([defects, *[d.astype({"corrected_day": "Int32"}) for d in new]], ignore_index=True)
@@ -405,6 +412,11 @@ def _write(engine: sa.Engine, spec: TableSpec, rows: list[pd.DataFrame], updates
     metadata = sa.MetaData()
     table = spec.sqlalchemy_table(metadata)
     for frame in rows:
+        # A replayed day inserts the same keys again: replace them rather than fail.
+        with engine.begin() as conn:
+            keys_ = frame[spec.key].tolist()
+            for start in range(0, len(keys_), 500):
+                conn.execute(table.delete().where(table.c[spec.key].in_(keys_[start:start + 500])))
         insert_rows(engine, table, frame)
     with engine.begin() as conn:
         by_columns: dict[tuple[str, ...], list[dict]] = defaultdict(list)
@@ -428,8 +440,11 @@ def _records(truth: TruthDir, entity_ids: list[str], with_entity: bool = False) 
     if not entity_ids:
         return {}
     rt = truth.read_record_truth(filters=[("role", "=", "subject"), ("entity_id", "in", list(entity_ids))])
+    deleted = truth.deleted_records()
     out: dict[str, list] = defaultdict(list)
     for table, key, entity in zip(rt["source_table"], rt["record_key"], rt["entity_id"], strict=True):
+        if (table, key) in deleted:
+            continue
         out[table].append((key, entity) if with_entity else key)
     return out
 

@@ -59,7 +59,8 @@ def engine_for(target: str, department: str) -> Engine:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     elif "{department}" in target and backend in ("postgresql", "mysql", "mariadb"):
         _create_database(url)
-    return sa.create_engine(url, future=True)
+    # hide_parameters: a failed UPDATE must not print the row values it carried (personal data).
+    return sa.create_engine(url, future=True, hide_parameters=True)
 
 
 def _create_database(url: URL) -> None:

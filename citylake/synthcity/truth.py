@@ -3,10 +3,13 @@
 - ``person.parquet``, ``household.parquet``, ``address.parquet``, ``enterprise.parquet``,
   ``marriage.parquet``: the true entities (one file per entity);
 - ``record_truth/``: one row per (source table, record key, role) -> true entity type and id, with
-  the open defects of that role's columns (a Parquet dataset: one file per table and day);
+  the defects injected into that role's columns (a Parquet dataset: one file per table and day;
+  ``record_defect.parquet`` says which of them are still open);
 - ``record_defect.parquet``: every injected defect with the clean value, the day it was injected,
   and the day it was corrected (null while open) and how: ``department`` (the department fixed
-  it) or ``superseded`` (a later change, such as a move, overwrote the value);
+  it), ``superseded`` (a later change, such as a move, overwrote the value) or ``deleted`` (the
+  record itself was deleted);
+- ``deleted_records.parquet``: records deleted by later days (duplicates removed, 低保 members who died);
 - ``state.json``: seed, size, reference date, days advanced and key counters, for ``--advance-days``.
 """
 
@@ -74,6 +77,25 @@ class TruthDir:
     def state_file(self) -> Path:
         return self.root / "state.json"
 
+    @property
+    def deleted_file(self) -> Path:
+        return self.root / "deleted_records.parquet"
+
+    def deleted_records(self) -> set[tuple[str, str]]:
+        """(source table, record key) of the records a department deleted on a later day."""
+        if not self.deleted_file.exists():
+            return set()
+        frame = pd.read_parquet(self.deleted_file)
+        return set(zip(frame["source_table"], frame["record_key"], strict=True))
+
+    def add_deleted_records(self, day: int, records: list[tuple[str, str]]) -> None:
+        if not records:
+            return
+        new = pd.DataFrame(records, columns=["source_table", "record_key"]).assign(deleted_day=day)
+        if self.deleted_file.exists():
+            new = pd.concat([pd.read_parquet(self.deleted_file), new], ignore_index=True)
+        new.drop_duplicates(["source_table", "record_key"]).to_parquet(self.deleted_file, index=False)
+
     def reset(self) -> None:
         """Start a new truth: remove what an earlier generation left (only files this module writes)."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -85,6 +107,7 @@ class TruthDir:
         self.record_truth.mkdir(exist_ok=True)
         self.record_defect.unlink(missing_ok=True)
         self.state_file.unlink(missing_ok=True)
+        self.deleted_file.unlink(missing_ok=True)
 
     def write_world(self, world) -> None:
         for attr, name in ENTITY_FILES.items():

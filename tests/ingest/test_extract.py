@@ -255,3 +255,84 @@ def test_without_lookback_a_late_row_is_not_reread(city, lake):
                              'WHERE "PRIPID" = (SELECT MIN("PRIPID") FROM "QYDJ")', (newest,))
     engine.dispose()
     assert ingest_table(system, table, "b2", lake, url).rows_written == 0
+
+
+INT_KEY_SYSTEM = """
+system: toy
+name_zh: 测试系统
+name_en: Toy
+owner: 测试局
+connection: citylake_toy
+schedule: "@daily"
+tables:
+  - name: people
+    description: 人员
+    primary_key: [id]
+    load: incremental
+    update_column: updated
+    detect_deletes: true
+"""
+
+
+@pytest.fixture
+def int_key_source(tmp_path):
+    from citylake.sources.registry import load_system
+
+    path = tmp_path / "toy.yaml"
+    path.write_text(INT_KEY_SYSTEM, encoding="utf-8")
+    system = load_system(path)
+    url = f"sqlite:///{tmp_path / 'toy.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(20), score INTEGER, "
+                             "updated DATETIME)")
+        conn.exec_driver_sql("INSERT INTO people VALUES " + ", ".join(
+            f"({i}, 'p{i}', {i}, '2026-01-01 00:00:{i:02d}')" for i in range(1, 31)))
+    return system, system.table("people"), url, engine
+
+
+def test_integer_keys_updates_deletes_and_reinserts(int_key_source, lake):
+    system, table, url, engine = int_key_source
+    assert ingest_table(system, table, "b1", lake, url).inserted == 30
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE people SET name = 'changed', updated = '2026-01-02' WHERE id = 5")
+        conn.exec_driver_sql("DELETE FROM people WHERE id = 7")
+    second = ingest_table(system, table, "b2", lake, url)
+    assert (second.inserted, second.updated, second.deleted) == (0, 1, 1)
+    with engine.begin() as conn:
+        # One key comes back and another goes: the row count alone would not tell.
+        conn.exec_driver_sql("INSERT INTO people VALUES (7, 'back', 7, '2026-01-03')")
+        conn.exec_driver_sql("DELETE FROM people WHERE id = 9")
+    third = ingest_table(system, table, "b3", lake, url)
+    assert (third.inserted, third.updated, third.deleted) == (1, 0, 1)
+    fourth = ingest_table(system, table, "b4", lake, url)
+    assert (fourth.rows_read, fourth.rows_written) == (0, 0)
+    assert gov.audited_batch(lake, "b4", table.bronze_name("toy"))["live_rows"] == 29
+    engine.dispose()
+
+
+def test_a_committed_but_unaudited_batch_is_completed_by_the_next_one(int_key_source, lake, monkeypatch):
+    system, table, url, engine = int_key_source
+    ingest_table(system, table, "b1", lake, url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE people SET name = 'x', updated = '2026-02-01' WHERE id IN (1, 2, 3)")
+    monkeypatch.setattr(extract_module, "_record", lambda job, started: (_ for _ in ()).throw(RuntimeError("crash")))
+    with pytest.raises(RuntimeError, match="crash"):
+        ingest_table(system, table, "b2", lake, url)
+    monkeypatch.undo()
+    third = ingest_table(system, table, "b3", lake, url)
+    assert third.rows_written == 0
+    orphan = gov.audited_batch(lake, "b2", table.bronze_name("toy"))
+    assert orphan is not None and orphan["rows_written"] == 3
+    assert gov.last_watermark(lake, "toy", "people").startswith("2026-02-01")
+    engine.dispose()
+
+
+def test_a_value_that_does_not_fit_its_column_is_named_not_quoted(int_key_source, lake):
+    system, table, url, engine = int_key_source
+    with engine.begin() as conn:  # SQLite lets a text value into an INTEGER column
+        conn.exec_driver_sql("UPDATE people SET score = '370102199001011234x' WHERE id = 9")
+    with pytest.raises(extract_module.SourceValueError, match="toy.people: column score") as err:
+        ingest_table(system, table, "b1", lake, url)
+    assert "370102199001011234" not in str(err.value)
+    engine.dispose()

@@ -63,14 +63,15 @@ def test_corrected_defects_hold_the_clean_value(busy_city):
     city, _, _, _ = busy_city
     d = city.truth.read_record_defects()
     fixed = d[(d["corrected_day"] == 1) & (d["corrected_by"] == "department")]
-    assert len(fixed) > 0 and set(d.loc[d["corrected_day"] == 1, "corrected_by"]) <= {"department", "superseded"}
+    assert len(fixed) > 0
+    assert set(d.loc[d["corrected_day"] == 1, "corrected_by"]) <= {"department", "superseded", "deleted"}
     for table, group in fixed.groupby("source_table"):
         spec = TABLES[table]
         rows = city.table(table).set_index(spec.key)
         for key, column, clean in zip(group["record_key"], group["column"], group["clean_value"], strict=True):
             if column == "_record":
                 assert key not in rows.index  # the duplicate was deleted
-            elif key in rows.index:
+            else:
                 assert _normal(rows.at[key, column]) == _normal(clean), (table, key, column)
 
 
@@ -106,3 +107,15 @@ def test_advancing_twice_by_one_day_equals_advancing_two_days(busy_city):
         b = once.table(qualified).astype(str).sort_values(TABLES[qualified].key).reset_index(drop=True)
         assert a.equals(b), qualified
     assert stepwise.truth.read_record_defects().equals(once.truth.read_record_defects())
+
+
+def test_deleted_records_take_their_defects_and_get_no_more_updates(busy_city):
+    city, _, _, root = busy_city
+    deleted = city.truth.deleted_records()
+    assert deleted
+    d = city.truth.read_record_defects()
+    on_deleted = d[[(t, k) in deleted for t, k in zip(d["source_table"], d["record_key"], strict=True)]]
+    assert on_deleted["corrected_day"].notna().all()
+    for table, key in deleted:
+        rows = city.table(table)
+        assert key not in set(rows[TABLES[table].key])

@@ -1,0 +1,79 @@
+"""One promotion DAG per department system: the quality gate from bronze to silver, scheduled by data.
+
+``promote_<system>`` runs when any of the system's bronze tables gets a new batch (an asset event
+from ``ingest_<system>``) and gates, table by table, every extracted batch that has not passed the
+gate yet, oldest first (:func:`citylake.quality.gate.gate_pending`). Working from the batch audit
+rather than from the triggering events alone means a missed or coalesced event loses nothing,
+and a rerun does nothing twice. A batch over its table's ``error_threshold`` fails its task with the
+gate's message and is not promoted; the department still gets its issues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.sdk import DAG, Asset, AssetAny, get_current_context, task
+
+from citylake.orchestration.ingest_dags import DEFAULT_ARGS, START_DATE, bronze_asset
+from citylake.sources.registry import SourceSystem, SourceTable, load_registry
+
+
+def silver_asset(silver_table: str) -> Asset:
+    """The Airflow asset of a silver table, named like the bronze ones (``silver.gongan_czrk``)."""
+    return bronze_asset(silver_table)
+
+
+def promote_table(system: SourceSystem, table: SourceTable) -> dict[str, Any]:
+    """The body of a ``gate_<table>`` task: gate the table's pending batches; a small summary."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from citylake.lake import open_lake
+    from citylake.quality.gate import GateThresholdError, gate_pending, table_names
+
+    try:
+        results = gate_pending(open_lake(), system, table, table.error_threshold)
+    except GateThresholdError as exc:
+        # Retrying cannot make the data better: the department has to fix it (its issues are recorded).
+        raise AirflowFailException(str(exc)) from exc
+    _, silver, _ = table_names(system, table)
+    get_current_context()["outlet_events"][silver_asset(silver)].extra = {
+        "gated_batches": [r.batch_id for r in results], "promoted": sum(r.promoted for r in results),
+        "quarantined": sum(r.quarantined for r in results)}
+    return {"silver_table": silver, "gated": [r.summary() for r in results]}
+
+
+def _gate_task(system: SourceSystem, table: SourceTable):
+    silver = f"silver.{system.code}_{table.name.lower()}"
+
+    @task(task_id=f"gate_{table.name.lower()}", outlets=[silver_asset(silver)],
+          doc_md=f"**{table.name}** {table.description}: `{table.bronze_name(system.code)}` → `{silver}` "
+                 f"(error threshold {table.error_threshold:.0%})")
+    def gate() -> dict[str, Any]:
+        return promote_table(system, table)
+
+    return gate
+
+
+def build_promote_dag(system: SourceSystem) -> DAG:
+    with DAG(
+        dag_id=f"promote_{system.code}",
+        description=f"{system.name_zh}: bronze → quality gate → silver",
+        doc_md=f"Quality gate of **{system.name_zh}** ({system.owner}): every extracted batch to silver or "
+               "quarantine, problem records fed back in `governance.quality_issue`.",
+        schedule=AssetAny(*[bronze_asset(t.bronze_name(system.code)) for t in system.tables]),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, "retries": 1},
+        tags=["citylake", "quality", system.code, system.owner],
+    ) as dag:
+        for table in system.tables:
+            _gate_task(system, table)()
+    return dag
+
+
+def build_promote_dags(registry: Mapping[str, SourceSystem] | None = None) -> dict[str, DAG]:
+    systems = load_registry() if registry is None else registry
+    dags = [build_promote_dag(system) for system in systems.values()]
+    return {dag.dag_id: dag for dag in dags}

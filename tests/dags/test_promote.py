@@ -1,0 +1,72 @@
+"""The quality-gate DAGs: one per system, scheduled by its bronze assets, run for real."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from citylake.lake import open_lake
+from citylake.orchestration.run import IngestRunError, run_ingest, run_promote
+from citylake.sources.registry import load_registry
+from citylake.synthcity.generate import generate
+from tests.dags.conftest import DAGS
+
+
+@pytest.fixture(scope="module")
+def dagbag(airflow_home: Path) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+def test_one_promotion_dag_per_system_scheduled_by_its_bronze_assets(dagbag):
+    from airflow.sdk import AssetAny
+
+    assert dagbag.import_errors == {}
+    for code, system in load_registry().items():
+        dag = dagbag.dags[f"promote_{code}"]
+        assert isinstance(dag.timetable.asset_condition, AssetAny)
+        scheduled = {a.name for a in dag.timetable.asset_condition.objects}
+        assert scheduled == {t.bronze_name(code) for t in system.tables}
+        assert {t.task_id for t in dag.tasks} == {f"gate_{t.name.lower()}" for t in system.tables}
+        for task in dag.tasks:
+            assert [o.name for o in task.outlets] == [f"silver.{code}_{task.task_id.removeprefix('gate_')}"]
+
+
+@pytest.mark.slow
+def test_promotion_sends_every_extracted_row_to_silver_or_quarantine(home):
+    generate(300, 4, [home.sqlite_source_url()], home.truth)
+    run_ingest(home)
+    tasks = run_promote(home)
+    lake = open_lake(home.lake)
+    for task in tasks:
+        for batch in task["gated"]:
+            assert batch["rows_read"] == batch["promoted"] + batch["deleted"] + batch["quarantined"]
+            assert lake.row_count(batch["bronze_table"]) == batch["rows_read"]
+            if batch["promoted"]:
+                assert lake.row_count(batch["silver_table"]) == batch["promoted"]
+    non_empty = [b for b in (lake.row_count(t.bronze_name(c)) for c, s in load_registry().items() for t in s.tables)
+                 if b > 0]
+    assert sum(len(t["gated"]) for t in tasks) == len(non_empty)
+    again = run_promote(home)
+    assert all(t["gated"] == [] for t in again)
+
+
+@pytest.mark.slow
+def test_a_batch_over_its_threshold_fails_its_task_and_is_not_promoted(home, tmp_path, monkeypatch):
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    text = load_registry()["gongan"].path.read_text(encoding="utf-8")
+    (registry / "gongan.yaml").write_text(text.replace("  detect_deletes: true\n",
+                                                       "  detect_deletes: true\n  error_threshold: 0.0\n"),
+                                          encoding="utf-8")
+    monkeypatch.setenv("CITYLAKE_SOURCES", str(registry))
+    generate(400, 5, [home.sqlite_source_url()], home.truth)
+    run_ingest(home)
+    with pytest.raises(IngestRunError) as failure:
+        run_promote(home)
+    message = str(failure.value)
+    assert "promote_gongan.gate_czrk" in message and "not promoted" in message
+    assert not open_lake(home.lake).exists("silver.gongan_czrk")
