@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from citylake.ingest.extract import META_COLUMNS
 from citylake.lake import open_lake
+from citylake.synthcity.advance import advance
 from citylake.synthcity.departments import DEPARTMENTS
 from citylake.synthcity.generate import generate
 from tests.ingest.helpers import ingest_all
@@ -37,15 +38,24 @@ def _rows(lake, table):
 
 @pytest.mark.postgres
 @pytest.mark.mariadb
-def test_sqlite_postgres_and_mariadb_extract_identically(home, tmp_path, servers):
-    generate(400, 9, [home.sqlite_source_url(), servers["pg"], servers["maria"]], home.truth)
+def test_sqlite_postgres_and_mariadb_extract_identically_on_both_days(home, tmp_path, servers):
+    targets = [home.sqlite_source_url(), servers["pg"], servers["maria"]]
+    config = tmp_path / "busy.yaml"
+    config.write_text("events_per_1000_per_day: {births: 5, deaths: 5, moves: 5, marriages: 5, new_enterprises: 3, "
+                      "deregistrations: 2}\n", encoding="utf-8")
+    generate(400, 9, targets, home.truth, config_path=str(config))
     lakes = {name: open_lake(tmp_path / f"lake_{name}") for name in ("sqlite", "pg", "maria")}
-    results = {
-        "sqlite": ingest_all(home, lakes["sqlite"], "b1"),
-        "pg": ingest_all(home, lakes["pg"], "b1", {d: servers["pg"].replace("{department}", d) for d in DEPARTMENTS}),
-        "maria": ingest_all(home, lakes["maria"], "b1",
-                            {d: servers["maria"].replace("{department}", d) for d in DEPARTMENTS}),
-    }
+    urls = {"sqlite": {}, "pg": {d: servers["pg"].replace("{department}", d) for d in DEPARTMENTS},
+            "maria": {d: servers["maria"].replace("{department}", d) for d in DEPARTMENTS}}
+    _compare({name: ingest_all(home, lakes[name], "b1", urls[name]) for name in lakes}, lakes)
+    report = advance(1, targets, home.truth)
+    day2 = {name: ingest_all(home, lakes[name], "b2", urls[name]) for name in lakes}
+    assert sum(r.rows_written for r in day2["pg"].values()) == sum(
+        c["inserted"] + c["updated"] + c["deleted"] for c in report.changes.values())
+    _compare(day2, lakes)
+
+
+def _compare(results, lakes):
     for table, result in results["sqlite"].items():
         assert result.rows_written == results["pg"][table].rows_written == results["maria"][table].rows_written
         schemas = {name: lake.schema(table) for name, lake in lakes.items()}
