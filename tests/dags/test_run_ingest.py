@@ -20,17 +20,9 @@ from citylake.sources.connections import source_url
 from citylake.sources.registry import load_registry
 from citylake.synthcity.generate import generate
 from tests.dags.test_dagbag import TOY_SYSTEM
+from tests.ingest.helpers import source_count as _count
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
-
-
-def _count(url, table: str) -> int:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one()
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture
