@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from citylake.synthcity.config import load_config
 from citylake.synthcity.departments import DEPARTMENTS, TABLES
 from citylake.synthcity.departments.base import KeyCounter
@@ -82,8 +84,6 @@ def generate(persons: int, seed: int, targets: list[str], truth_dir: str | Path,
                  len(rendered.defects), seconds, len(targets))
     for engine, _ in engines.values():
         engine.dispose()
-
-    import pandas as pd
 
     truth.write_record_defects(pd.concat(all_defects, ignore_index=True))
     truth.write_state(State(seed=seed, persons=persons, as_of=config.as_of, days_advanced=0,

@@ -64,10 +64,6 @@ def _days(d: date) -> int:
     return (d - date(1970, 1, 1)).days
 
 
-def _to_dates(days: np.ndarray) -> pd.Series:
-    return pd.Series(pd.to_datetime(days, unit="D").date)
-
-
 def build_world(persons: int, seed: int, config: SynthConfig) -> World:
     """Build a city of exactly ``persons`` persons (living and recently deceased)."""
     streams = Streams(seed)

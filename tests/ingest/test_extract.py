@@ -29,6 +29,14 @@ def city(home, tmp_path):
     return home
 
 
+def _crash_before_audit(monkeypatch):
+    """Make a batch die after its bronze commit, before its audit row."""
+    def crash(job, started):
+        raise RuntimeError("crash")
+
+    monkeypatch.setattr(extract_module, "_record", crash)
+
+
 def _bronze_ops(lake, table, batch_id):
     rows = lake.read_arrow(table, columns=["_op"], filter=pc.field("_batch_id") == batch_id).read_all()
     ops = rows.column("_op").to_pylist()
@@ -117,7 +125,7 @@ def test_crash_after_commit_before_audit_is_completed_from_bronze(city, lake, mo
     system = load_registry()["gongan"]
     table = system.table("CZRK")
     url = source_url(system, city)
-    monkeypatch.setattr(extract_module, "_record", lambda job, started: (_ for _ in ()).throw(RuntimeError("crash")))
+    _crash_before_audit(monkeypatch)
     with pytest.raises(RuntimeError, match="crash"):
         ingest_table(system, table, "b1", lake, url)
     committed = lake.row_count("bronze.gongan_czrk")
@@ -316,7 +324,7 @@ def test_a_committed_but_unaudited_batch_is_completed_by_the_next_one(int_key_so
     ingest_table(system, table, "b1", lake, url)
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE people SET name = 'x', updated = '2026-02-01' WHERE id IN (1, 2, 3)")
-    monkeypatch.setattr(extract_module, "_record", lambda job, started: (_ for _ in ()).throw(RuntimeError("crash")))
+    _crash_before_audit(monkeypatch)
     with pytest.raises(RuntimeError, match="crash"):
         ingest_table(system, table, "b2", lake, url)
     monkeypatch.undo()
