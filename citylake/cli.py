@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from citylake import feedback_cli
 from citylake.settings import Home
 
 log = logging.getLogger("citylake")
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the main job end to end on the embedded default")
     demo.add_argument("--persons", type=_positive, default=DEMO_PERSONS)
     demo.add_argument("--seed", type=int, default=DEMO_SEED)
+
+    feedback_cli.add_parser(sub)
     return parser
 
 
@@ -131,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args)
-    commands = {"generate": cmd_generate, "demo": cmd_demo}
+    commands = {"generate": cmd_generate, "demo": cmd_demo, "feedback": feedback_cli.run}
     try:
         return commands[args.command](args)
     except (ValueError, FileNotFoundError) as exc:

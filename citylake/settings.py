@@ -39,6 +39,11 @@ class Home:
         return self.root / "reports"
 
     @property
+    def gx(self) -> Path:
+        """Great Expectations: kept validation results and the Data Docs site."""
+        return self.root / "gx"
+
+    @property
     def catalog(self) -> Path:
         return self.root / "catalog"
 

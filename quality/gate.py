@@ -25,8 +25,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from citylake.ingest import governance as gov
-from citylake.quality.feedback import record_findings
+from citylake.quality.checks import table_checks
+from citylake.quality.feedback import exemptions, record_findings
 from citylake.quality.row_checks import check_frame
+from citylake.quality.rule_results import (
+    evaluated_rows,
+    failing_rows,
+    freshness_check,
+    record_results,
+    result_rows,
+    volume_check,
+)
 from citylake.schemas.standards import standard_field
 from citylake.sources.registry import SourceSystem, SourceTable
 
@@ -75,15 +84,15 @@ def gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: 
         result.deleted, result.quarantined, result.skipped = done["deleted"], done["rows_unchanged"], True
         return result
     started = gov.now()
-    rows = lake.read_arrow(bronze, filter=pc.field("_batch_id") == bronze_batch_id).read_all().to_pandas()
-    result.rows_read = len(rows)
+    batch = read_batch(lake, system, table, bronze_batch_id)
+    original, deleted, extracted_at = batch.rows, batch.deleted_keys, batch.extracted_at
+    result.rows_read = batch.rows_read
     key = table.primary_key[0]
-    deleted = rows.loc[rows["_op"] == "delete", key].astype(str).tolist()
-    live = rows[rows["_op"] != "delete"]
-    source_columns = [c for c in live.columns if c not in BRONZE_META]
-    checked = check_frame(live[source_columns].reset_index(drop=True), table)
+    checked = waive_exempted(check_frame(original, table), table, exemptions(lake, f"{system.code}.{table.name}"))
     has_error = np.array([bool(e) for e in checked["_errors"]], dtype=bool)
     result.error_rate = float(has_error.mean()) if len(checked) else 0.0
+    record_results(lake, check_results(lake, system, table, gate_id, bronze_batch_id, original, checked,
+                                       extracted_at), gate_id)
     feedback = record_findings(lake, system, table, gate_id, checked, deleted)
     result.issues_opened, result.issues_fixed = feedback["opened"], feedback["fixed"]
     if error_threshold is not None and result.error_rate > error_threshold:
@@ -94,7 +103,6 @@ def gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: 
     source_schema = pa.schema([f for f in lake.schema(bronze) if f.name not in BRONZE_META])
     good = _typed(checked[~has_error], table).assign(_batch_id=bronze_batch_id).drop(columns=["_errors"])
     # Quarantine keeps the values as the department wrote them, with the reasons.
-    original = live[source_columns].reset_index(drop=True)
     bad = original[has_error].assign(_errors=checked.loc[has_error, "_errors"].to_numpy(),
                                      _warnings=checked.loc[has_error, "_warnings"].to_numpy(),
                                      _batch_id=bronze_batch_id)
@@ -120,6 +128,58 @@ def gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: 
              bronze, bronze_batch_id, result.rows_read, result.promoted, result.deleted, result.quarantined,
              100 * result.error_rate, result.issues_opened, result.issues_fixed)
     return result
+
+
+def waive_exempted(checked: pd.DataFrame, table: SourceTable, exempt: set[tuple[str, str, str]]) -> pd.DataFrame:
+    """Drop the errors the bureau exempted (upheld disputes, 已确认) from their records: a record
+    whose only errors are exempted reaches silver."""
+    if not exempt:
+        return checked
+    key = table.primary_key[0]
+    checked["_errors"] = [[f for f in errors if (str(k), f["rule"], ",".join(f["columns"])) not in exempt]
+                          for k, errors in zip(checked[key], checked["_errors"], strict=True)]
+    return checked
+
+
+@dataclass
+class BronzeBatch:
+    """One extracted batch as the gate sees it: the rows (source columns only, as extracted), the keys
+    the batch deletes, and when it was extracted."""
+
+    rows: pd.DataFrame
+    deleted_keys: list[str]
+    extracted_at: datetime
+    rows_read: int
+
+
+def read_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: str) -> BronzeBatch:
+    bronze = table_names(system, table)[0]
+    rows = lake.read_arrow(bronze, filter=pc.field("_batch_id") == bronze_batch_id).read_all().to_pandas()
+    key = table.primary_key[0]
+    deleted = rows.loc[rows["_op"] == "delete", key].astype(str).tolist()
+    live = rows[rows["_op"] != "delete"]
+    source_columns = [c for c in live.columns if c not in BRONZE_META]
+    extracted_at = rows["_extracted_at"].max().to_pydatetime() if len(rows) else gov.now()
+    return BronzeBatch(live[source_columns].reset_index(drop=True), deleted, extracted_at, len(rows))
+
+
+def check_results(lake, system: SourceSystem, table: SourceTable, gate_id: str, bronze_batch_id: str,
+                  original: pd.DataFrame, checked: pd.DataFrame, extracted_at: datetime) -> list[dict]:
+    """``governance.rule_result`` rows of the batch: every check of the table, failed or not."""
+    checks = table_checks(table)
+    failing = failing_rows(checked, table)
+    counts = {}
+    for check in checks:
+        if check.kind == "volume":
+            bronze = table_names(system, table)[0]
+            b = volume_check(lake, bronze, bronze_batch_id, table.max_volume_change)
+            counts[check.check_id] = (b.evaluated, b.failed, b.observed)
+        elif check.kind == "freshness":
+            b = freshness_check(original[table.update_column], extracted_at, table.freshness_days)
+            counts[check.check_id] = (b.evaluated, b.failed, b.observed)
+        else:
+            counts[check.check_id] = (evaluated_rows(check, original, checked), failing.get(check.check_id, 0), None)
+    return result_rows(system, table, gate_id, checks, counts)
 
 
 def _typed(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
 import pandas as pd
 
 from citylake.schemas.standards import standard_field
@@ -50,7 +51,7 @@ def _opencc(config: str):
     return opencc.OpenCC(config)
 
 
-def _traditional(text: str) -> bool:
+def traditional(text: str) -> bool:
     """Written in traditional characters: converting to simplified and back gives the text again
     (which a simplified text that merely contains a character t2s rewrites, such as 沈, does not)."""
     simplified = _opencc("t2s").convert(text)
@@ -75,10 +76,10 @@ def check_frame(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
         role_columns = set(by_role[role].values()) - {column}
         values, oks = [], []
         for i, raw in enumerate(frame[column].tolist()):
-            if raw is None or (isinstance(raw, float) and pd.isna(raw)) or (isinstance(raw, str) and not raw.strip()):
+            if is_missing(raw):
                 values.append(None)
                 oks.append(False)
-                named = any(_present(frame.iloc[i][c]) for c in role_columns if c in frame.columns)
+                named = any(not is_missing(frame.iloc[i][c]) for c in role_columns if c in frame.columns)
                 if field.required and (role == "subject" or named):
                     errors[i].append(Finding(f"{field_name}.missing", f"{field.name_zh}缺失 (required value missing)",
                                              (column,), ERROR).as_dict())
@@ -90,12 +91,12 @@ def check_frame(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
                 target = warnings if verdict.severity == "review" else errors
                 target[i].append(Finding(f"{field_name}.{verdict.rule.split('.', 1)[1]}", verdict.message or "",
                                          (column,), WARNING if verdict.severity == "review" else ERROR).as_dict())
-            writing = [f for f in verdict.fixes if f in WRITING_FIXES]
+            writing = writing_fixes(verdict)
             if writing:
                 warnings[i].append(Finding(f"{field_name}.nonstandard_form",
                                            f"{field.name_zh}书写不规范: {', '.join(writing)} (standardised)",
                                            (column,), WARNING).as_dict())
-            if field.validator in ("text", "name") and isinstance(raw, str) and _traditional(raw):
+            if field.validator in ("text", "name") and isinstance(raw, str) and traditional(raw):
                 warnings[i].append(Finding(f"{field_name}.traditional_chars", f"{field.name_zh}含繁体字 "
                                            "(traditional characters)", (column,), WARNING).as_dict())
         standardised[column] = values
@@ -103,13 +104,28 @@ def check_frame(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
     for column, values in standardised.items():
         out[column] = values
     _cross_field(frame, by_role, standardised, valid, errors)
+    _key_checks(frame, table, errors)
     out["_errors"] = errors
     out["_warnings"] = warnings
     return out
 
 
-def _present(value) -> bool:
-    return value is not None and not (isinstance(value, float) and pd.isna(value)) and str(value).strip() != ""
+def is_missing(raw) -> bool:
+    """No value: null, NaN or blank text."""
+    return raw is None or (isinstance(raw, float) and pd.isna(raw)) or (isinstance(raw, str) and not raw.strip())
+
+
+def writing_fixes(verdict) -> list[str]:
+    """The fixes a validator made that are writing errors of the department's."""
+    return [f for f in verdict.fixes if f in WRITING_FIXES]
+
+
+def agrees_with_id(other_field: str, id_number: str, value) -> bool:
+    """Whether a standardised birth date or sex agrees with a valid, standardised ID number (sex codes
+    0 unknown and 9 unspecified agree with any)."""
+    if other_field == "person.birth_date":
+        return id_birth_date(id_number).isoformat() == str(value)[:10]
+    return value in ("0", "9") or (value == "1") == id_is_male(id_number)
 
 
 def _cross_field(frame, by_role, standardised, valid, errors) -> None:
@@ -130,9 +146,21 @@ def _cross_field(frame, by_role, standardised, valid, errors) -> None:
                                                                       strict=True)):
                 if not (ok_id and ok_value):
                     continue
-                if other == "person.birth_date":
-                    agrees = id_birth_date(number).isoformat() == str(value)[:10]
-                else:
-                    agrees = value in ("0", "9") or (value == "1") == id_is_male(number)
-                if not agrees:
+                if not agrees_with_id(other, number, value):
                     errors[i].append(Finding(rule, message, (id_column, column), ERROR).as_dict())
+
+
+def _key_checks(frame: pd.DataFrame, table: SourceTable, errors) -> None:
+    """Every row has its primary key, and no key repeats within the batch (silver is merged by key:
+    two rows with one key cannot both be the record)."""
+    key = list(table.primary_key)
+    if not set(key) <= set(frame.columns):
+        return
+    keys = frame[key]
+    missing = keys.isna().any(axis=1) | keys.astype(str).apply(lambda c: c.str.strip() == "").any(axis=1)
+    repeated = keys[~missing].duplicated(keep=False).reindex(frame.index, fill_value=False)
+    for i in np.flatnonzero(missing.to_numpy()):
+        errors[i].append(Finding("key.missing", "主键缺失 (primary key missing)", tuple(key), ERROR).as_dict())
+    for i in np.flatnonzero(repeated.to_numpy()):
+        errors[i].append(Finding("key.not_unique", "主键在同一批次内重复 (primary key repeats within the batch)",
+                                 tuple(key), ERROR).as_dict())

@@ -46,6 +46,11 @@ class SourceTable:
     lookback_minutes: int = 0
     # The share of a batch's rows with errors above which the batch is not promoted to silver.
     error_threshold: float = 0.2
+    # Dataset checks (quality/indicators.yaml): the newest change may be at most this many days
+    # older than the extraction (incremental tables), and the live row count may change by at most
+    # this share from one batch to the next.
+    freshness_days: float = 2.0
+    max_volume_change: float = 0.2
 
     def bronze_name(self, system: str) -> str:
         return f"bronze.{system}_{self.name.lower()}"
@@ -79,7 +84,7 @@ class SourceSystem:
 
 _SYSTEM_KEYS = {"system", "name_zh", "name_en", "owner", "connection", "schedule", "tables"}
 _TABLE_KEYS = {"name", "description", "primary_key", "load", "update_column", "detect_deletes", "columns",
-               "lookback_minutes", "error_threshold"}
+               "lookback_minutes", "error_threshold", "freshness_days", "max_volume_change"}
 
 
 def _req(entry: dict, key: str, where: str, kind=str):
@@ -144,12 +149,21 @@ def load_system(path: Path) -> SourceSystem:
         threshold = entry.get("error_threshold", 0.2)
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
             raise RegistryError(f"{where}: error_threshold must be a share between 0 and 1")
+        freshness = entry.get("freshness_days", 2.0)
+        if isinstance(freshness, bool) or not isinstance(freshness, int | float) or freshness <= 0:
+            raise RegistryError(f"{where}: freshness_days must be a positive number of days")
+        if "freshness_days" in entry and load != "incremental":
+            raise RegistryError(f"{where}: freshness_days needs an update_column (incremental tables only)")
+        volume = entry.get("max_volume_change", 0.2)
+        if isinstance(volume, bool) or not isinstance(volume, int | float) or volume < 0:
+            raise RegistryError(f"{where}: max_volume_change must be a share >= 0 (0.2 = 20%)")
         detect = entry.get("detect_deletes", load == "snapshot")
         if not isinstance(detect, bool):
             raise RegistryError(f"{where}: detect_deletes must be true or false")
         tables.append(SourceTable(name=name, description=_req(entry, "description", where), primary_key=tuple(key),
                                   load=load, update_column=update_column, detect_deletes=detect, columns=columns,
-                                  lookback_minutes=lookback, error_threshold=float(threshold)))
+                                  lookback_minutes=lookback, error_threshold=float(threshold),
+                                  freshness_days=float(freshness), max_volume_change=float(volume)))
     names = [t.name for t in tables]
     if len(set(names)) != len(names):
         raise RegistryError(f"{path}: table names repeat: {sorted(n for n in names if names.count(n) > 1)}")

@@ -1,0 +1,146 @@
+"""The checks of one department table, declared once from its registry entry and the standards.
+
+The same list drives both sides of the gate: the row checks (:mod:`quality.row_checks`) count their
+findings per check into ``governance.rule_result``, and :mod:`quality.expectations.suite` turns each
+check into one Great Expectations expectation. Each check has a kind from
+``quality/indicators.yaml``, which gives its GB/T 36344 indicator (DB31/T 1523 code) and default
+criticality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from citylake.schemas.standards import standard_field
+from citylake.sources.registry import SourceTable
+
+INDICATORS_FILE = Path(__file__).with_name("indicators.yaml")
+ROW_KINDS = ("valid", "valid_code", "review", "standard_form", "simplified_chinese", "required", "agrees_with_id",
+             "key_present", "key_unique")
+BATCH_KINDS = ("volume", "freshness")
+
+
+class IndicatorsError(ValueError):
+    """quality/indicators.yaml has a missing or malformed entry."""
+
+
+@dataclass(frozen=True)
+class CheckKind:
+    kind: str
+    code: str
+    name_zh: str
+    description: str
+    criticality: str
+    evaluates: str
+
+    @property
+    def indicator(self) -> str:
+        """The first-level GB/T 36344 indicator, e.g. 准确性."""
+        return indicators()["indicators"][self.code[:2]]["name_zh"]
+
+
+@cache
+def indicators() -> dict:
+    doc = yaml.safe_load(INDICATORS_FILE.read_text(encoding="utf-8"))
+    where = str(INDICATORS_FILE)
+    for kind in (*ROW_KINDS, *BATCH_KINDS):
+        entry = doc.get("checks", {}).get(kind)
+        if not isinstance(entry, dict):
+            raise IndicatorsError(f"{where}: checks.{kind} is missing")
+        for key in ("code", "name_zh", "description", "criticality", "evaluates"):
+            if not entry.get(key):
+                raise IndicatorsError(f"{where}: checks.{kind}.{key} is missing")
+        if entry["criticality"] not in ("error", "warning"):
+            raise IndicatorsError(f"{where}: checks.{kind}.criticality must be error or warning")
+        if str(entry["code"])[:2] not in doc.get("indicators", {}):
+            raise IndicatorsError(f"{where}: checks.{kind}.code {entry['code']} names no indicator")
+    return doc
+
+
+def check_kind(kind: str) -> CheckKind:
+    entry = indicators()["checks"][kind]
+    return CheckKind(kind, str(entry["code"]), entry["name_zh"], entry["description"], entry["criticality"],
+                     entry["evaluates"])
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule applied to one table: ``check_id`` is ``<TABLE>.<column[,column]>.<kind>``."""
+
+    table: str
+    kind: str
+    columns: tuple[str, ...]
+    standard_field: str | None = None
+    role: str | None = None
+    # For ``required`` outside the subject: the other columns of the party; the field is required
+    # once any of them is present.
+    party_columns: tuple[str, ...] = ()
+
+    @property
+    def check_id(self) -> str:
+        return f"{self.table}.{','.join(self.columns) or '*'}.{self.kind}"
+
+    @property
+    def spec(self) -> CheckKind:
+        return check_kind(self.kind)
+
+    @property
+    def criticality(self) -> str:
+        return self.spec.criticality
+
+
+def table_checks(table: SourceTable) -> list[Check]:
+    """Every check of ``table``, in a stable order."""
+    code_lists = set(indicators()["code_list_validators"])
+    out: list[Check] = []
+    by_role: dict[str, dict[str, str]] = {}
+    for column, field_name, role in table.mapped_columns():
+        by_role.setdefault(role, {})[field_name] = column
+    for column, field_name, role in table.mapped_columns():
+        field = standard_field(field_name)
+        valid = "valid_code" if field.validator in code_lists else "valid"
+        out.append(Check(table.name, valid, (column,), field_name, role))
+        if field.validator == "uscc":
+            out.append(Check(table.name, "review", (column,), field_name, role))
+        out.append(Check(table.name, "standard_form", (column,), field_name, role))
+        if field.validator in ("text", "name"):
+            out.append(Check(table.name, "simplified_chinese", (column,), field_name, role))
+        party = tuple(c for c in by_role[role].values() if c != column)
+        # Outside the subject a field is required once its party is named; a party known by this one
+        # column alone may be absent, so nothing is required of it.
+        if field.required and (role == "subject" or party):
+            out.append(Check(table.name, "required", (column,), field_name, role,
+                             () if role == "subject" else party))
+    for fields in by_role.values():
+        id_column = fields.get("person.id_number")
+        for other in ("person.birth_date", "person.sex"):
+            if id_column and other in fields:
+                out.append(Check(table.name, "agrees_with_id", (id_column, fields[other]), other))
+    key = tuple(table.primary_key)
+    out.append(Check(table.name, "key_present", key))
+    out.append(Check(table.name, "key_unique", key))
+    out.append(Check(table.name, "volume", ()))
+    if table.update_column:
+        out.append(Check(table.name, "freshness", (table.update_column,)))
+    return out
+
+
+def finding_kind(rule: str, columns: tuple[str, ...], criticality: str, field_validator: str | None) -> str:
+    """The check kind a row-check finding belongs to (its rule id is more specific, e.g.
+    ``person.id_number.check_digit`` is a ``valid`` finding)."""
+    suffix = rule.rsplit(".", 1)[-1]
+    if rule.endswith("key.missing"):
+        return "key_present"
+    if rule.endswith("key.not_unique"):
+        return "key_unique"
+    kinds = {"missing": "required", "nonstandard_form": "standard_form", "traditional_chars": "simplified_chinese",
+             "disagrees_with_id": "agrees_with_id"}
+    if suffix in kinds:
+        return kinds[suffix]
+    if criticality == "warning":
+        return "review"
+    return "valid_code" if field_validator in set(indicators()["code_list_validators"]) else "valid"
