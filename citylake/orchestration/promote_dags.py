@@ -2,7 +2,9 @@
 
 ``promote_<system>`` runs when any of the system's bronze tables gets a new batch (an asset event
 from ``ingest_<system>``) and gates, table by table, every extracted batch that has not passed the
-gate yet, oldest first (:func:`citylake.quality.gate.gate_pending`). Working from the batch audit
+gate yet, oldest first (:func:`citylake.quality.gate.gate_pending`); then validates the same batches
+with the table's Great Expectations suite (``validate_<table>``) and renders the Data Docs
+(``data_docs``). Working from the batch audit
 rather than from the triggering events alone means a missed or coalesced event loses nothing,
 and a rerun does nothing twice. A batch over its table's ``error_threshold`` fails its task with the
 gate's message and is not promoted; the department still gets its issues.
@@ -55,6 +57,39 @@ def _gate_task(system: SourceSystem, table: SourceTable):
     return gate
 
 
+def _validate_task(system: SourceSystem, table: SourceTable):
+    @task(task_id=f"validate_{table.name.lower()}", trigger_rule="all_done",
+          doc_md=f"Great Expectations suite `{system.code}.{table.name}` on every batch the gate evaluated "
+                 "(promoted or refused); results kept for the Data Docs.")
+    def validate() -> dict[str, Any]:
+        from citylake.lake import open_lake
+        from citylake.quality.expectations.validate import validate_gated
+        from citylake.settings import Home
+
+        kept = validate_gated(Home.from_env(), open_lake(), system, table)
+        return {"validated": [k.gate_batch_id for k in kept],
+                "failed_expectations": sum(k.failed_expectations for k in kept)}
+
+    return validate
+
+
+@task(trigger_rule="all_done")
+def data_docs() -> dict[str, str]:
+    """Render the GX Data Docs site from the kept validation results (a step of its own)."""
+    from citylake.quality.expectations.docs import build_data_docs
+    from citylake.settings import Home
+
+    return {"data_docs": str(build_data_docs(Home.from_env()))}
+
+
+@task(trigger_rule="one_failed")
+def fail_if_any_failed() -> None:
+    """Runs only when a task failed: the later all-done steps must not turn a refused batch's run green."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException("a task of this run failed (see the gate_* tasks): a batch was not promoted")
+
+
 def build_promote_dag(system: SourceSystem) -> DAG:
     with DAG(
         dag_id=f"promote_{system.code}",
@@ -68,8 +103,15 @@ def build_promote_dag(system: SourceSystem) -> DAG:
         default_args={**DEFAULT_ARGS, "retries": 1},
         tags=["citylake", "quality", system.code, system.owner],
     ) as dag:
+        validated = []
         for table in system.tables:
-            _gate_task(system, table)()
+            gate = _gate_task(system, table)()
+            validate = _validate_task(system, table)()
+            gate >> validate
+            validated.append(validate)
+        docs = data_docs()
+        validated >> docs
+        [*validated, docs] >> fail_if_any_failed()
     return dag
 
 

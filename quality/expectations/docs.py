@@ -53,8 +53,8 @@ def build_data_docs(home: Home) -> Path:
             run_time = result.meta.get("run_id", {}).get("run_time") if isinstance(result.meta, dict) else None
             key = ValidationResultIdentifier(
                 expectation_suite_identifier=ExpectationSuiteIdentifier(name=document["suite"]),
-                run_id=RunIdentifier(run_name=document["gate_batch_id"], run_time=run_time),
-                batch_identifier=path.stem)
+                # GX keys are file names: the batch id (which holds '/') appears as the kept file's stem.
+                run_id=RunIdentifier(run_name=path.stem, run_time=run_time), batch_identifier=path.parent.name)
             context.validation_results_store.set(key, result)
         context.build_data_docs(site_names=[SITE])
     index = site_index(home)

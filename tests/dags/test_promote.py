@@ -30,9 +30,14 @@ def test_one_promotion_dag_per_system_scheduled_by_its_bronze_assets(dagbag):
         assert isinstance(dag.timetable.asset_condition, AssetAny)
         scheduled = {a.name for a in dag.timetable.asset_condition.objects}
         assert scheduled == {t.bronze_name(code) for t in system.tables}
-        assert {t.task_id for t in dag.tasks} == {f"gate_{t.name.lower()}" for t in system.tables}
-        for task in dag.tasks:
-            assert [o.name for o in task.outlets] == [f"silver.{code}_{task.task_id.removeprefix('gate_')}"]
+        tables = [t.name.lower() for t in system.tables]
+        assert {t.task_id for t in dag.tasks} == {*(f"gate_{t}" for t in tables), *(f"validate_{t}" for t in tables),
+                                                  "data_docs", "fail_if_any_failed"}
+        for name in tables:
+            gate, validate = dag.get_task(f"gate_{name}"), dag.get_task(f"validate_{name}")
+            assert [o.name for o in gate.outlets] == [f"silver.{code}_{name}"]
+            assert validate.upstream_task_ids == {gate.task_id}
+            assert "data_docs" in validate.downstream_task_ids
 
 
 @pytest.mark.slow
@@ -52,6 +57,10 @@ def test_promotion_sends_every_extracted_row_to_silver_or_quarantine(home):
     assert sum(len(t["gated"]) for t in tasks) == len(non_empty)
     again = run_promote(home)
     assert all(t["gated"] == [] for t in again)
+    # The GX suites ran on every gated batch, and the Data Docs site was rendered from them.
+    kept = list((home.gx / "validations").rglob("*.json"))
+    assert len(kept) == len(non_empty)
+    assert (home.gx / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
 
 
 @pytest.mark.slow
@@ -69,4 +78,8 @@ def test_a_batch_over_its_threshold_fails_its_task_and_is_not_promoted(home, tmp
         run_promote(home)
     message = str(failure.value)
     assert "promote_gongan.gate_czrk" in message and "not promoted" in message
-    assert not open_lake(home.lake).exists("silver.gongan_czrk")
+    lake = open_lake(home.lake)
+    assert not lake.exists("silver.gongan_czrk")
+    # The refused batch was still validated by GX and its results recorded for the department.
+    assert list((home.gx / "validations" / "gongan_czrk").glob("*.json"))
+    assert lake.row_count("governance.rule_result") > 0
