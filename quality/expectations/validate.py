@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import great_expectations as gx
-from great_expectations.data_context.types.base import ProgressBarsConfig
 import pyarrow.compute as pc
+from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from citylake.quality.expectations.suite import build_suite, suite_name
 from citylake.quality.gate import read_batch
