@@ -3,8 +3,8 @@
 ``promote_<system>`` runs when any of the system's bronze tables gets a new batch (an asset event
 from ``ingest_<system>``) and gates, table by table, every extracted batch that has not passed the
 gate yet, oldest first (:func:`citylake.quality.gate.gate_pending`); then validates the same batches
-with the table's Great Expectations suite (``validate_<table>``) and renders the Data Docs
-(``data_docs``). Working from the batch audit
+with the table's Great Expectations suite (``validate_<table>``), renders the Data Docs
+(``data_docs``) and the department's quality report (``department_report``). Working from the batch audit
 rather than from the triggering events alone means a missed or coalesced event loses nothing,
 and a rerun does nothing twice. A batch over its table's ``error_threshold`` fails its task with the
 gate's message and is not promoted; the department still gets its issues.
@@ -82,6 +82,26 @@ def data_docs() -> dict[str, str]:
     return {"data_docs": str(build_data_docs(Home.from_env()))}
 
 
+def _report_task(system: SourceSystem):
+    @task(task_id="department_report", trigger_rule="all_done",
+          doc_md=f"The quality report of **{system.owner}** (Chinese HTML, scores on the GB/T 36344 indicators, "
+                 "top failing rules, masked records to fix) and the reports index.")
+    def department_report() -> dict[str, str]:
+        from citylake.lake import open_lake
+        from citylake.quality.assessment import departments
+        from citylake.quality.report.render import render_department_report, render_index
+        from citylake.settings import Home
+
+        lake, out = open_lake(), Home.from_env().reports
+        if system.owner not in departments(lake):
+            return {"report": ""}
+        report = render_department_report(lake, system.owner, out)
+        render_index(lake, departments(lake), out)
+        return {"report": str(report)}
+
+    return department_report
+
+
 @task(trigger_rule="one_failed")
 def fail_if_any_failed() -> None:
     """Runs only when a task failed: the later all-done steps must not turn a refused batch's run green."""
@@ -109,9 +129,10 @@ def build_promote_dag(system: SourceSystem) -> DAG:
             validate = _validate_task(system, table)()
             gate >> validate
             validated.append(validate)
-        docs = data_docs()
+        docs, report = data_docs(), _report_task(system)()
         validated >> docs
-        [*validated, docs] >> fail_if_any_failed()
+        validated >> report
+        [*validated, docs, report] >> fail_if_any_failed()
     return dag
 
 

@@ -32,7 +32,7 @@ def test_one_promotion_dag_per_system_scheduled_by_its_bronze_assets(dagbag):
         assert scheduled == {t.bronze_name(code) for t in system.tables}
         tables = [t.name.lower() for t in system.tables]
         assert {t.task_id for t in dag.tasks} == {*(f"gate_{t}" for t in tables), *(f"validate_{t}" for t in tables),
-                                                  "data_docs", "fail_if_any_failed"}
+                                                  "data_docs", "department_report", "fail_if_any_failed"}
         for name in tables:
             gate, validate = dag.get_task(f"gate_{name}"), dag.get_task(f"validate_{name}")
             assert [o.name for o in gate.outlets] == [f"silver.{code}_{name}"]
@@ -61,6 +61,8 @@ def test_promotion_sends_every_extracted_row_to_silver_or_quarantine(home):
     kept = list((home.gx / "validations").rglob("*.json"))
     assert len(kept) == len(non_empty)
     assert (home.gx / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
+    # Each department's quality report, and the index of them.
+    assert {p.stem for p in home.reports.glob("*.html")} == {"index"} | {s.owner for s in load_registry().values()}
 
 
 @pytest.mark.slow
