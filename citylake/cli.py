@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 
 from citylake import feedback_cli
 from citylake.settings import Home
@@ -72,10 +73,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from citylake.orchestration.run import run_ingest, run_promote
+    from citylake.quality.expectations.docs import site_index as data_docs_index
+    from citylake.quality.rule_results import SOURCE_TIME_ZONE
     from citylake.synthcity.generate import generate
 
     home = Home.from_env()
-    report = generate(args.persons, args.seed, [home.sqlite_source_url()], home.truth)
+    home.root.mkdir(parents=True, exist_ok=True)
+    # The demo city is as of today, so the freshness checks judge it against the real clock.
+    overlay = home.root / "demo-city.yaml"
+    overlay.write_text(f"as_of: {datetime.now(SOURCE_TIME_ZONE).date().isoformat()}\n", encoding="utf-8")
+    report = generate(args.persons, args.seed, [home.sqlite_source_url()], home.truth, config_path=str(overlay))
     _print_generation(report)
     log.info("ingesting every department system through its Airflow DAG")
     batches = run_ingest(home)
@@ -86,6 +93,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"department systems: {home.sources}/<department>.db (SQLite)")
     print(f"ground truth:       {home.truth}")
     print(f"lake:               {home.lake}/{{bronze,silver,quarantine,governance}}")
+    print(f"quality reports:    {home.reports}/index.html (one per department)")
+    print(f"GX Data Docs:       {data_docs_index(home)}")
     print(f"airflow:            {home.airflow}")
     return 0
 
@@ -105,7 +114,9 @@ def _print_gate(tasks: list[dict]) -> None:
         print(f"{t['silver_table']:<28}{sum(b['rows_read'] for b in g):>9,}{sum(b['promoted'] for b in g):>10,}"
               f"{sum(b['deleted'] for b in g):>9,}{sum(b['quarantined'] for b in g):>12,}"
               f"{sum(b['issues_opened'] for b in g):>8,}")
-    print("problem records for the departments: governance.quality_issue (问题数据反馈表)")
+    print("problem records for the departments: governance.quality_issue (问题数据反馈表); "
+          "per-check results: governance.rule_result")
+    print("list or export them: citylake feedback list --department 公安局")
 
 
 def _print_generation(report) -> None:
