@@ -22,6 +22,7 @@ INDICATORS_FILE = Path(__file__).with_name("indicators.yaml")
 ROW_KINDS = ("valid", "valid_code", "review", "standard_form", "simplified_chinese", "required", "agrees_with_id",
              "key_present", "key_unique")
 BATCH_KINDS = ("volume", "freshness")
+TABLE_KINDS = ("cross_source",)
 
 
 class IndicatorsError(ValueError):
@@ -47,7 +48,7 @@ class CheckKind:
 def indicators() -> dict:
     doc = yaml.safe_load(INDICATORS_FILE.read_text(encoding="utf-8"))
     where = str(INDICATORS_FILE)
-    for kind in (*ROW_KINDS, *BATCH_KINDS):
+    for kind in (*ROW_KINDS, *BATCH_KINDS, *TABLE_KINDS):
         entry = doc.get("checks", {}).get(kind)
         if not isinstance(entry, dict):
             raise IndicatorsError(f"{where}: checks.{kind} is missing")
@@ -79,10 +80,12 @@ class Check:
     # For ``required`` outside the subject: the other columns of the party; the field is required
     # once any of them is present.
     party_columns: tuple[str, ...] = ()
+    # A cross-source check is named by its rule (quality/cross_source.yaml), not by its kind.
+    rule_name: str | None = None
 
     @property
     def check_id(self) -> str:
-        return f"{self.table}.{','.join(self.columns) or '*'}.{self.kind}"
+        return f"{self.table}.{','.join(self.columns) or '*'}.{self.rule_name or self.kind}"
 
     @property
     def spec(self) -> CheckKind:
@@ -127,6 +130,11 @@ def table_checks(table: SourceTable) -> list[Check]:
     if table.update_column:
         out.append(Check(table.name, "freshness", (table.update_column,)))
     return out
+
+
+def is_row_rule(rule: str) -> bool:
+    """A rule of the row checks (not a cross-source rule, whose ids start with ``cross.``)."""
+    return not rule.startswith("cross.")
 
 
 def finding_kind(rule: str, columns: tuple[str, ...], criticality: str, field_validator: str | None) -> str:

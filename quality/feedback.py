@@ -15,7 +15,7 @@ older copy of the row, nor the other way round.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -132,19 +132,25 @@ def write_issues(lake, rows: list[Mapping[str, Any]], metadata: Mapping[str, Any
 
 
 def record_findings(lake, system: SourceSystem, table: SourceTable, batch_id: str, checked: pd.DataFrame,
-                    deleted_keys: list[str]) -> dict[str, int]:
+                    deleted_keys: list[str], owns_rule: Callable[[str], bool] = lambda rule: True,
+                    job: str = "quality_gate") -> dict[str, int]:
     """Open issues for the batch's failures, close the ones its records no longer fail; one commit.
 
     ``checked`` is :func:`quality.row_checks.check_frame`'s output. A failure the bureau exempted
-    (an upheld dispute, :func:`exemptions`) opens nothing and is counted as ``exempted``.
+    (an upheld dispute, :func:`exemptions`) opens nothing and is counted as ``exempted``. Only open
+    issues of rules for which ``owns_rule`` is true can be closed: the gate does not close what the
+    cross-source checks found, nor they what the gate found.
     """
     source_table = f"{system.code}.{table.name}"
     key = table.primary_key[0]
     standard = {c: f for c, f, _ in table.mapped_columns()}
     now = datetime.now(UTC)
     failing: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for record_key, row_errors, row_warnings, row in zip(checked[key].astype(str), checked["_errors"],
-                                                         checked["_warnings"], checked.to_dict("records"),
+    has_findings = pd.Series([bool(e or w) for e, w in zip(checked["_errors"], checked["_warnings"], strict=True)],
+                             index=checked.index, dtype=bool)
+    flagged = checked.loc[has_findings]
+    for record_key, row_errors, row_warnings, row in zip(flagged[key].astype(str), flagged["_errors"],
+                                                         flagged["_warnings"], flagged.to_dict("records"),
                                                          strict=True):
         for severity, findings in (("error", row_errors), ("warning", row_warnings)):
             for finding in findings:
@@ -165,6 +171,8 @@ def record_findings(lake, system: SourceSystem, table: SourceTable, batch_id: st
         still_open = set()
         exempt = set()
         for issue in existing.astype(object).where(existing.notna(), None).to_dict("records"):
+            if not owns_rule(issue["rule"]):
+                continue
             ident = (issue["record_key"], issue["rule"], issue["field"])
             if issue["status"] == CONFIRMED:
                 exempt.add(ident)
@@ -176,6 +184,6 @@ def record_findings(lake, system: SourceSystem, table: SourceTable, batch_id: st
                for ident, values in failing.items() if ident not in still_open and ident not in exempt]
         rows = changes + new
         if rows:
-            write_issues(lake, rows, metadata={"batch_id": batch_id, "job": "quality_gate"})
+            write_issues(lake, rows, metadata={"batch_id": batch_id, "job": job})
     return {"opened": len(new), "fixed": len(changes), "still_open": len(still_open),
             "exempted": len(exempt & failing.keys())}

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from citylake.ingest import governance as gov
-from citylake.quality.checks import table_checks
+from citylake.quality.checks import is_row_rule, table_checks
 from citylake.quality.feedback import exemptions, record_findings
 from citylake.quality.row_checks import check_frame
 from citylake.quality.rule_results import (
@@ -93,7 +93,7 @@ def gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: 
     result.error_rate = float(has_error.mean()) if len(checked) else 0.0
     record_results(lake, check_results(lake, system, table, gate_id, bronze_batch_id, original, checked,
                                        extracted_at), gate_id)
-    feedback = record_findings(lake, system, table, gate_id, checked, deleted)
+    feedback = record_findings(lake, system, table, gate_id, checked, deleted, owns_rule=is_row_rule)
     result.issues_opened, result.issues_fixed = feedback["opened"], feedback["fixed"]
     if error_threshold is not None and result.error_rate > error_threshold:
         raise GateThresholdError(

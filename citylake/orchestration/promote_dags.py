@@ -3,7 +3,9 @@
 ``promote_<system>`` runs when any of the system's bronze tables gets a new batch (an asset event
 from ``ingest_<system>``) and gates, table by table, every extracted batch that has not passed the
 gate yet, oldest first (:func:`citylake.quality.gate.gate_pending`); then validates the same batches
-with the table's Great Expectations suite (``validate_<table>``), renders the Data Docs
+with the table's Great Expectations suite (``validate_<table>``), checks the cross-source rules whose
+subject is one of its tables (``check_<rule>``, quality/cross_source.yaml; a change to a table that
+can contradict them also schedules the DAG), renders the Data Docs
 (``data_docs``) and the department's quality report (``department_report``). Working from the batch audit
 rather than from the triggering events alone means a missed or coalesced event loses nothing,
 and a rerun does nothing twice. A batch over its table's ``error_threshold`` fails its task with the
@@ -82,6 +84,18 @@ def data_docs() -> dict[str, str]:
     return {"data_docs": str(build_data_docs(Home.from_env()))}
 
 
+def _cross_source_task(rule):
+    @task(task_id=f"check_{rule.rule.removeprefix('cross.')}", trigger_rule="all_done",
+          doc_md=f"Cross-source rule `{rule.rule}`: {rule.description}")
+    def check() -> dict[str, Any]:
+        from citylake.lake import open_lake
+        from citylake.quality.cross_source import check_rule
+
+        return check_rule(open_lake(), rule)
+
+    return check
+
+
 def _report_task(system: SourceSystem):
     @task(task_id="department_report", trigger_rule="all_done",
           doc_md=f"The quality report of **{system.owner}** (Chinese HTML, scores on the GB/T 36344 indicators, "
@@ -111,28 +125,40 @@ def fail_if_any_failed() -> None:
 
 
 def build_promote_dag(system: SourceSystem) -> DAG:
+    from citylake.quality.cross_source import rules_for
+
+    rules = rules_for(system.code)
+    # A cross-source rule is checked again when a table that can contradict its subject changes.
+    references = sorted({ref.silver for rule in rules for ref in rule.contradicted_by})
     with DAG(
         dag_id=f"promote_{system.code}",
         description=f"{system.name_zh}: bronze → quality gate → silver",
         doc_md=f"Quality gate of **{system.name_zh}** ({system.owner}): every extracted batch to silver or "
                "quarantine, problem records fed back in `governance.quality_issue`.",
-        schedule=AssetAny(*[bronze_asset(t.bronze_name(system.code)) for t in system.tables]),
+        schedule=AssetAny(*[bronze_asset(t.bronze_name(system.code)) for t in system.tables],
+                          *[silver_asset(name) for name in references]),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         default_args={**DEFAULT_ARGS, "retries": 1},
         tags=["citylake", "quality", system.code, system.owner],
     ) as dag:
-        validated = []
+        validated, gates = [], {}
         for table in system.tables:
             gate = _gate_task(system, table)()
             validate = _validate_task(system, table)()
             gate >> validate
             validated.append(validate)
+            gates[table.name] = gate
+        cross = []
+        for rule in rules:
+            check = _cross_source_task(rule)()
+            gates[rule.subject.table.name] >> check
+            cross.append(check)
         docs, report = data_docs(), _report_task(system)()
         validated >> docs
-        validated >> report
-        [*validated, docs, report] >> fail_if_any_failed()
+        [*validated, *cross] >> report
+        [*validated, *cross, docs, report] >> fail_if_any_failed()
     return dag
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from citylake.lake import open_lake
 from citylake.orchestration.run import IngestRunError, run_ingest, run_promote
+from citylake.quality.cross_source import rules_for
 from citylake.sources.registry import load_registry
 from citylake.synthcity.generate import generate
 from tests.dags.conftest import DAGS
@@ -28,10 +29,13 @@ def test_one_promotion_dag_per_system_scheduled_by_its_bronze_assets(dagbag):
     for code, system in load_registry().items():
         dag = dagbag.dags[f"promote_{code}"]
         assert isinstance(dag.timetable.asset_condition, AssetAny)
+        rules = rules_for(code)
         scheduled = {a.name for a in dag.timetable.asset_condition.objects}
-        assert scheduled == {t.bronze_name(code) for t in system.tables}
+        assert scheduled == {t.bronze_name(code) for t in system.tables} | {
+            ref.silver for rule in rules for ref in rule.contradicted_by}
         tables = [t.name.lower() for t in system.tables]
         assert {t.task_id for t in dag.tasks} == {*(f"gate_{t}" for t in tables), *(f"validate_{t}" for t in tables),
+                                                  *(f"check_{r.rule.removeprefix('cross.')}" for r in rules),
                                                   "data_docs", "department_report", "fail_if_any_failed"}
         for name in tables:
             gate, validate = dag.get_task(f"gate_{name}"), dag.get_task(f"validate_{name}")

@@ -1,0 +1,170 @@
+"""跨源一致性检查: a department's records judged against other departments' authoritative records.
+
+Rules are data (``quality/cross_source.yaml``), validated on load against the source registry and
+the standards: a rule's subject and its contradicting tables are named as ``<system>.<TABLE>`` and
+joined on a standard field (the person's ID number, say), read from silver where the values are
+already standardised. A subject record that matches any contradicting record fails the rule.
+
+Each check reads only the columns it joins and filters on (a few columns of each table, not whole
+tables) and joins them in DuckDB; it feeds ``governance.quality_issue`` through the same
+:func:`quality.feedback.record_findings` as the gate (owning only its own rule, so each side closes
+only its own issues) and writes one ``governance.rule_result`` row: subject records evaluated and
+failed, on the 一致性 indicator.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+
+from citylake.ingest import governance as gov
+from citylake.quality.checks import Check
+from citylake.quality.feedback import record_findings
+from citylake.quality.rule_results import record_results, result_rows
+from citylake.sources.registry import SourceSystem, SourceTable, load_registry
+
+log = logging.getLogger(__name__)
+
+RULES_FILE = Path(__file__).with_name("cross_source.yaml")
+
+
+class CrossSourceRuleError(ValueError):
+    """quality/cross_source.yaml has a missing, unknown or malformed entry."""
+
+
+@dataclass(frozen=True)
+class TableRef:
+    system: SourceSystem
+    table: SourceTable
+    column: str
+    where: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def silver(self) -> str:
+        return f"silver.{self.system.code}_{self.table.name.lower()}"
+
+    def filter(self):
+        expression = None
+        for column, values in self.where:
+            term = pc.field(column).isin(list(values))
+            expression = term if expression is None else expression & term
+        return expression
+
+
+@dataclass(frozen=True)
+class CrossSourceRule:
+    rule: str
+    description: str
+    criticality: str
+    subject: TableRef
+    contradicted_by: tuple[TableRef, ...]
+
+    @property
+    def check(self) -> Check:
+        return Check(self.subject.table.name, "cross_source", (self.subject.column,), rule_name=self.rule)
+
+
+def _table_ref(entry, where: str, registry: dict[str, SourceSystem]) -> TableRef:
+    if not isinstance(entry, dict) or set(entry) - {"table", "field", "where"} or not {"table", "field"} <= set(entry):
+        raise CrossSourceRuleError(f"{where}: expected table, field and optionally where")
+    system_code, _, table_name = str(entry["table"]).partition(".")
+    if system_code not in registry:
+        raise CrossSourceRuleError(f"{where}: no source system '{system_code}' (have {sorted(registry)})")
+    system = registry[system_code]
+    try:
+        table = system.table(table_name)
+    except KeyError:
+        raise CrossSourceRuleError(f"{where}: system {system_code} has no table '{table_name}'") from None
+    columns = [c for c, f, role in table.mapped_columns() if f == entry["field"] and role == "subject"]
+    if not columns:
+        raise CrossSourceRuleError(f"{where}: {entry['table']} maps no column to {entry['field']} (subject role)")
+    where_clause = entry.get("where") or {}
+    if not isinstance(where_clause, dict) or not all(isinstance(v, list) and v for v in where_clause.values()):
+        raise CrossSourceRuleError(f"{where}: where must map a source column to a list of values")
+    return TableRef(system, table, columns[0],
+                    tuple((c, tuple(str(v) for v in values)) for c, values in where_clause.items()))
+
+
+@cache
+def load_rules(path: Path = RULES_FILE) -> tuple[CrossSourceRule, ...]:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    registry = load_registry()
+    rules = []
+    for i, entry in enumerate(doc.get("rules") or []):
+        where = f"{path}: rules[{i}]"
+        missing = {"rule", "description", "criticality", "subject", "contradicted_by"} - set(entry or {})
+        if missing:
+            raise CrossSourceRuleError(f"{where}: missing {sorted(missing)}")
+        if not str(entry["rule"]).startswith("cross."):
+            raise CrossSourceRuleError(f"{where}: rule ids start with 'cross.' (got {entry['rule']})")
+        if entry["criticality"] not in ("error", "warning"):
+            raise CrossSourceRuleError(f"{where}: criticality must be error or warning")
+        if not isinstance(entry["contradicted_by"], list) or not entry["contradicted_by"]:
+            raise CrossSourceRuleError(f"{where}: contradicted_by must list at least one table")
+        rules.append(CrossSourceRule(
+            entry["rule"], entry["description"], entry["criticality"],
+            _table_ref(entry["subject"], f"{where}.subject", registry),
+            tuple(_table_ref(r, f"{where}.contradicted_by[{j}]", registry)
+                  for j, r in enumerate(entry["contradicted_by"]))))
+    ids = [r.rule for r in rules]
+    if len(set(ids)) != len(ids):
+        raise CrossSourceRuleError(f"{path}: rule ids repeat")
+    return tuple(rules)
+
+
+def rules_for(system_code: str) -> list[CrossSourceRule]:
+    """The rules whose subject belongs to ``system_code``."""
+    return [r for r in load_rules() if r.subject.system.code == system_code]
+
+
+def _read(lake, ref: TableRef, columns: list[str], use_filter: bool) -> pa.Table:
+    if not lake.exists(ref.silver):
+        return pa.table({c: pa.array([], pa.string()) for c in columns})
+    # Filtered after the read: delta-rs' pushdown compares string statistics with string_view
+    # literals and fails; these are a few narrow columns.
+    table = lake.read_arrow(ref.silver, columns=columns).read_all()
+    table = table.cast(pa.schema([pa.field(c, pa.string()) for c in columns]))
+    return table.filter(ref.filter()) if use_filter and ref.where else table
+
+
+def check_rule(lake, rule: CrossSourceRule) -> dict:
+    """Evaluate ``rule`` over the current silver tables; record its issues and result."""
+    subject = rule.subject
+    key = subject.table.primary_key[0]
+    where_columns = [c for c, _ in subject.where]
+    records = _read(lake, subject, [key, subject.column, *where_columns], use_filter=False)
+    in_scope = records.filter(subject.filter()) if subject.where else records
+    references = [_read(lake, ref, [ref.column, *(c for c, _ in ref.where)], use_filter=True)
+                  .select([ref.column]).rename_columns(["id"]) for ref in rule.contradicted_by]
+    with duckdb.connect() as db:
+        db.register("contradicting", pa.concat_tables(references))
+        db.register("scope", in_scope.select([key, subject.column]).rename_columns(["record_key", "id"]))
+        failing = db.sql("SELECT DISTINCT s.record_key FROM scope s SEMI JOIN contradicting c ON s.id = c.id"
+                         ).to_arrow_table()
+    failed_keys = set(failing.column("record_key").to_pylist())
+    batch_id = f"cross:{rule.rule}:{gov.now():%Y%m%dT%H%M%S%f}"
+    finding = {"rule": rule.rule, "message": rule.description, "columns": [subject.column]}
+    all_keys = records.column(key).to_pylist()
+    checked = pd.DataFrame({key: all_keys, subject.column: records.column(subject.column).to_pylist()})
+    empty: list = []
+    findings = [[finding] if k in failed_keys else empty for k in all_keys]
+    errors, warnings = (findings, [empty] * len(all_keys)) if rule.criticality == "error" else \
+        ([empty] * len(all_keys), findings)
+    checked["_errors"], checked["_warnings"] = errors, warnings
+    feedback = record_findings(lake, subject.system, subject.table, batch_id, checked, [],
+                               owns_rule=lambda r: r == rule.rule, job="cross_source")
+    counts = {rule.check.check_id: (in_scope.num_rows, len(failed_keys), f"{len(failed_keys)} of {in_scope.num_rows}"
+                                                                        " subject records contradicted")}
+    record_results(lake, result_rows(subject.system, subject.table, batch_id, [rule.check], counts), batch_id)
+    log.info("%s on %s: %d of %d records contradicted; issues +%d fixed %d", rule.rule, subject.silver,
+             len(failed_keys), in_scope.num_rows, feedback["opened"], feedback["fixed"])
+    return {"rule": rule.rule, "batch_id": batch_id, "evaluated": in_scope.num_rows, "failed": len(failed_keys),
+            "issues_opened": feedback["opened"], "issues_fixed": feedback["fixed"]}
