@@ -109,6 +109,13 @@ def load_rules(path: Path = RULES_FILE) -> tuple[CrossSourceRule, ...]:
             raise CrossSourceRuleError(f"{where}: criticality must be error or warning")
         if not isinstance(entry["contradicted_by"], list) or not entry["contradicted_by"]:
             raise CrossSourceRuleError(f"{where}: contradicted_by must list at least one table")
+        systems = {str(ref.get("table", "")).partition(".")[0] for ref in [entry["subject"], *entry["contradicted_by"]]
+                   if isinstance(ref, dict)}
+        if systems - set(registry):
+            # A department not onboarded here (yet): the rule cannot be checked, which is not an error.
+            log.warning("%s: rule %s is inactive: systems %s are not in the source registry", where, entry["rule"],
+                        sorted(systems - set(registry)))
+            continue
         rules.append(CrossSourceRule(
             entry["rule"], entry["description"], entry["criticality"],
             _table_ref(entry["subject"], f"{where}.subject", registry),

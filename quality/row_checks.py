@@ -19,6 +19,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from citylake.schemas.fast_paths import FAST_PATHS
 from citylake.schemas.standards import standard_field
 from citylake.schemas.validators import id_is_male
 from citylake.sources.registry import SourceTable
@@ -79,7 +80,11 @@ def check_frame(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
     for column, field_name, role in mapped:
         field = standard_field(field_name)
         codes, uniques = factorized[column]
-        judged = [_judge(field, field_name, column, raw) for raw in uniques]
+        fast = FAST_PATHS.get(field.validator)
+        accepted = fast(list(uniques)) if fast is not None else np.zeros(len(uniques), dtype=bool)
+        # A value the fast path accepted is valid and standard as written: nothing to report.
+        judged = [_Outcome(raw, True, (), ()) if ok else _judge(field, field_name, column, raw)
+                  for raw, ok in zip(uniques, accepted, strict=True)]
         others = [present[c] for c in by_role[role].values() if c != column and c in present]
         named = np.logical_or.reduce(others) if others else np.zeros(len(frame), dtype=bool)
         missing = Finding(f"{field_name}.missing", f"{field.name_zh}缺失 (required value missing)", (column,),

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from citylake.ingest import governance as gov
 from citylake.quality.checks import Check, finding_kind
+from citylake.quality.row_checks import is_missing
 from citylake.schemas.standards import standard_field
 from citylake.sources.registry import SourceSystem, SourceTable
 
@@ -44,7 +46,9 @@ class BatchCheck:
 
 def present(series: pd.Series) -> pd.Series:
     """Has a value: not null and not blank text (a blank is as missing as a null)."""
-    return series.notna() & ~series.astype(str).str.strip().eq("")
+    codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+    has_value = np.array([not is_missing(u) for u in uniques] + [False], dtype=bool)
+    return pd.Series(has_value[codes], index=series.index)  # the sentinel -1 picks the trailing False
 
 
 def failing_rows(checked: pd.DataFrame, table: SourceTable) -> Counter:

@@ -218,7 +218,7 @@ def check_date(raw: object, earliest: date = date(1880, 1, 1), today: date | Non
 
 
 @cache
-def _mobile_prefixes() -> frozenset[str]:
+def mobile_prefixes() -> frozenset[str]:
     return frozenset(r["prefix"] for r in reference.mobile_prefixes())
 
 
@@ -233,6 +233,6 @@ def check_mobile(raw: object) -> Verdict:
         fixes.append("country_code_or_separators")
     if not re.fullmatch(r"1\d{10}", stripped):
         return _fail("mobile.format", "手机号应为11位数字 (11 digits starting with 1)", fixes)
-    if stripped[:3] not in _mobile_prefixes():
+    if stripped[:3] not in mobile_prefixes():
         return _fail("mobile.prefix", "手机号号段不存在 (no carrier issues this prefix)", fixes, stripped)
     return Verdict(stripped, fixes=tuple(fixes))

@@ -221,6 +221,8 @@ def _load_dags(systems: list[str] | None, prefix: str = "ingest_") -> list[Any]:
         log.warning("DAG file %s failed to import: %s", path, error)
     available = {dag_id.removeprefix(prefix): dag for dag_id, dag in bag.dags.items()
                  if dag_id.startswith(prefix)}
+    if not available:
+        raise RuntimeError(f"no {prefix}* DAG loaded from {settings.DAGS_FOLDER}; import errors: {bag.import_errors}")
     wanted = sorted(available) if systems is None else systems
     missing = [s for s in wanted if s not in available]
     if missing:

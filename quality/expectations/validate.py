@@ -92,6 +92,7 @@ def validate_gated(home: Home, lake, system: SourceSystem, table: SourceTable) -
         return []
     gated = lake.read_arrow(RULE_RESULT, columns=["batch_id", "evaluated_at"],
                             filter=pc.field("source_table") == source_table).read_all().to_pandas()
+    gated = gated[gated["batch_id"].str.startswith("gate:")]  # not the cross-source checks
     order = gated.groupby("batch_id")["evaluated_at"].min().sort_values()
     out_dir = results_dir(home, system, table)
     kept = []

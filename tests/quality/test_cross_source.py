@@ -117,8 +117,8 @@ def test_the_gate_leaves_cross_source_issues_to_their_rule(city):
 def test_rules_file_is_validated_with_clear_errors(tmp_path):
     bad = tmp_path / "rules.yaml"
     cases = {
-        "rules: [{rule: cross.x, description: d, criticality: warning, subject: {table: nosuch.T, field: "
-        "person.id_number}, contradicted_by: [{table: minzheng.SWDJ, field: person.id_number}]}]": "no source system",
+        "rules: [{rule: cross.x, description: d, criticality: warning, subject: {table: yibao.NOSUCH, field: "
+        "person.id_number}, contradicted_by: [{table: minzheng.SWDJ, field: person.id_number}]}]": "has no table",
         "rules: [{rule: cross.x, description: d, criticality: warning, subject: {table: yibao.psn_insu_d, field: "
         "person.mobile}, contradicted_by: [{table: minzheng.SWDJ, field: person.id_number}]}]": "maps no column",
         "rules: [{rule: x, description: d, criticality: warning, subject: {table: yibao.psn_insu_d, field: "
@@ -130,3 +130,12 @@ def test_rules_file_is_validated_with_clear_errors(tmp_path):
         with pytest.raises(CrossSourceRuleError, match=message) as error:
             load_rules.__wrapped__(bad)
         assert str(bad) in str(error.value)
+
+
+def test_a_rule_on_systems_not_onboarded_is_inactive(tmp_path, caplog):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules: [{rule: cross.x, description: d, criticality: warning, subject: {table: nosuch.T, "
+                     "field: person.id_number}, contradicted_by: [{table: minzheng.SWDJ, field: person.id_number}]}]",
+                     encoding="utf-8")
+    assert load_rules.__wrapped__(rules) == ()
+    assert "inactive" in caplog.text and "nosuch" in caplog.text
