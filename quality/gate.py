@@ -29,6 +29,7 @@ from citylake.quality.checks import is_row_rule, table_checks
 from citylake.quality.feedback import exemptions, record_findings
 from citylake.quality.row_checks import check_frame
 from citylake.quality.rule_results import (
+    Presence,
     evaluated_rows,
     failing_rows,
     freshness_check,
@@ -168,6 +169,7 @@ def check_results(lake, system: SourceSystem, table: SourceTable, gate_id: str, 
     """``governance.rule_result`` rows of the batch: every check of the table, failed or not."""
     checks = table_checks(table)
     failing = failing_rows(checked, table)
+    presence = Presence(original)
     counts = {}
     for check in checks:
         if check.kind == "volume":
@@ -178,7 +180,8 @@ def check_results(lake, system: SourceSystem, table: SourceTable, gate_id: str, 
             b = freshness_check(original[table.update_column], extracted_at, table.freshness_days)
             counts[check.check_id] = (b.evaluated, b.failed, b.observed)
         else:
-            counts[check.check_id] = (evaluated_rows(check, original, checked), failing.get(check.check_id, 0), None)
+            counts[check.check_id] = (evaluated_rows(check, original, checked, presence), failing.get(check.check_id, 0),
+                                      None)
     return result_rows(system, table, gate_id, checks, counts)
 
 

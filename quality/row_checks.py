@@ -59,6 +59,17 @@ def traditional(text: str) -> bool:
     return simplified != text and _opencc("s2t").convert(simplified) == text
 
 
+def traditional_many(texts: list[str]) -> list[bool]:
+    """:func:`traditional` of many texts, converted as one newline-joined text (a converter call
+    costs far more than its characters)."""
+    if not texts or any("\n" in t for t in texts):
+        return [traditional(t) for t in texts]
+    simplified = _opencc("t2s").convert("\n".join(texts)).split("\n")
+    if len(simplified) != len(texts):  # a converter that merged or split lines: judge one by one
+        return [traditional(t) for t in texts]
+    return [s != t and traditional(t) for s, t in zip(simplified, texts, strict=True)]
+
+
 def check_frame(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
     """``frame`` (a department table's rows) with its mapped columns standardised and two added
     columns, ``_errors`` and ``_warnings``.
@@ -82,9 +93,16 @@ def check_frame(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
         codes, uniques = factorized[column]
         fast = FAST_PATHS.get(field.validator)
         accepted = fast(list(uniques)) if fast is not None else np.zeros(len(uniques), dtype=bool)
-        # A value the fast path accepted is valid and standard as written: nothing to report.
-        judged = [_Outcome(raw, True, (), ()) if ok else _judge(field, field_name, column, raw)
-                  for raw, ok in zip(uniques, accepted, strict=True)]
+        chinese = field.validator in ("text", "name")
+        in_traditional = traditional_many([u for u, ok in zip(uniques, accepted, strict=True) if ok]) if chinese \
+            else []
+        flags = iter(in_traditional)
+        traditional_finding = (Finding(f"{field_name}.traditional_chars", f"{field.name_zh}含繁体字 (traditional "
+                                       "characters)", (column,), WARNING).as_dict(),)
+        # A value the fast path accepted is valid and standard as written: only its characters remain
+        # to be judged, all of them in one conversion.
+        judged = [(_Outcome(raw, True, (), traditional_finding if chinese and next(flags) else ()) if ok
+                   else _judge(field, field_name, column, raw)) for raw, ok in zip(uniques, accepted, strict=True)]
         others = [present[c] for c in by_role[role].values() if c != column and c in present]
         named = np.logical_or.reduce(others) if others else np.zeros(len(frame), dtype=bool)
         missing = Finding(f"{field_name}.missing", f"{field.name_zh}缺失 (required value missing)", (column,),
@@ -143,8 +161,14 @@ def _judge(field, field_name: str, column: str, raw) -> _Outcome | None:
 
 def _presence(codes: np.ndarray, uniques) -> np.ndarray:
     """Row by row: the column has a value (not null, not blank)."""
-    has_value = np.array([not is_missing(u) for u in uniques] + [False], dtype=bool)
-    return has_value[codes]  # the sentinel -1 picks the trailing False
+    return np.append(has_value(uniques), False)[codes]  # the sentinel -1 picks the trailing False
+
+
+def has_value(values) -> np.ndarray:
+    """:func:`is_missing`'s negation over many values (text the common case, judged without it)."""
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return np.fromiter((bool(v.strip()) for v in values), dtype=bool, count=len(values))
+    return np.fromiter((not is_missing(v) for v in values), dtype=bool, count=len(values))
 
 
 def is_missing(raw) -> bool:

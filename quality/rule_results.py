@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from citylake.ingest import governance as gov
 from citylake.quality.checks import Check, finding_kind
-from citylake.quality.row_checks import is_missing
+from citylake.quality.row_checks import has_value
 from citylake.schemas.standards import standard_field
 from citylake.sources.registry import SourceSystem, SourceTable
 
@@ -47,8 +47,19 @@ class BatchCheck:
 def present(series: pd.Series) -> pd.Series:
     """Has a value: not null and not blank text (a blank is as missing as a null)."""
     codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
-    has_value = np.array([not is_missing(u) for u in uniques] + [False], dtype=bool)
-    return pd.Series(has_value[codes], index=series.index)  # the sentinel -1 picks the trailing False
+    return pd.Series(np.append(has_value(uniques), False)[codes], index=series.index)  # sentinel -1: False
+
+
+class Presence(dict):
+    """:func:`present` of each column of a frame, computed once on first use."""
+
+    def __init__(self, frame: pd.DataFrame):
+        super().__init__()
+        self.frame = frame
+
+    def __missing__(self, column: str) -> pd.Series:
+        self[column] = present(self.frame[column])
+        return self[column]
 
 
 def failing_rows(checked: pd.DataFrame, table: SourceTable) -> Counter:
@@ -66,22 +77,23 @@ def failing_rows(checked: pd.DataFrame, table: SourceTable) -> Counter:
     return counts
 
 
-def evaluated_rows(check: Check, frame: pd.DataFrame, checked: pd.DataFrame) -> int:
+def evaluated_rows(check: Check, frame: pd.DataFrame, checked: pd.DataFrame, presence: Presence | None = None) -> int:
     """How many elements ``check`` evaluated in the batch (``frame``: the rows as extracted)."""
+    presence = Presence(frame) if presence is None else presence
     if check.kind in ("key_present", "key_unique"):
         return len(frame)
     if check.kind == "required":
         if not check.party_columns:
             return len(frame)
-        named = [present(frame[c]) for c in check.party_columns if c in frame.columns]
+        named = [presence[c] for c in check.party_columns if c in frame.columns]
         return int(pd.concat(named, axis=1).any(axis=1).sum()) if named else 0
     if check.kind == "agrees_with_id":
         # Agreement is judged only where both values are there and valid on their own.
-        both = present(frame[check.columns[0]]) & present(frame[check.columns[1]])
+        both = presence[check.columns[0]] & presence[check.columns[1]]
         own_error = pd.Series([any(len(f["columns"]) == 1 and f["columns"][0] in check.columns for f in errors)
                                for errors in checked["_errors"]], index=frame.index)
         return int((both & ~own_error).sum())
-    return int(present(frame[check.columns[0]]).sum()) if check.columns[0] in frame.columns else 0
+    return int(presence[check.columns[0]].sum()) if check.columns[0] in frame.columns else 0
 
 
 def volume_check(lake, bronze: str, bronze_batch_id: str, max_change: float) -> BatchCheck:

@@ -75,8 +75,31 @@ def accept_mobiles(values: Sequence) -> np.ndarray:
     return accepted
 
 
+# No character Python's str.split() or str.strip() treats as whitespace (and a few more: declining
+# a value only sends it to the validator).
+_NO_SPACE = (r"^[^\s\x{0}-\x{20}\x{7f}-\x{a0}\x{1680}\x{2000}-\x{200b}\x{2028}\x{2029}\x{202f}\x{205f}"
+             r"\x{3000}\x{feff}]+$")
+
+
+def accept_texts(values: Sequence) -> np.ndarray:
+    """Text without any whitespace: nothing to trim or collapse."""
+    return _matching(values, _NO_SPACE)[1]
+
+
+def accept_names(values: Sequence) -> np.ndarray:
+    """Names without whitespace whose NFKC form is themselves (no full-width characters)."""
+    strings, accepted = _matching(values, _NO_SPACE)
+    rows = np.flatnonzero(accepted)
+    if len(rows):
+        candidates = strings.take(pa.array(rows))
+        accepted[rows] = np.asarray(pc.equal(pc.utf8_normalize(candidates, "NFKC"), candidates), dtype=bool)
+    return accepted
+
+
 # By validator name (schemas/standards): the fields whose values can skip the validator.
 FAST_PATHS: dict[str, Callable[[Sequence], np.ndarray]] = {
     "id_number": accept_id_numbers,
     "mobile": accept_mobiles,
+    "name": accept_names,
+    "text": accept_texts,
 }

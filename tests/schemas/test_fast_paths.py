@@ -6,8 +6,9 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from citylake.schemas.fast_paths import accept_id_numbers, accept_mobiles
+from citylake.schemas.fast_paths import accept_id_numbers, accept_mobiles, accept_names, accept_texts
 from citylake.schemas.identifiers import id_check_char
+from citylake.schemas.standards import VALIDATORS
 from citylake.schemas.validators import check_id_number, check_mobile, division_codes, mobile_prefixes
 
 TODAY = date(2026, 11, 23)
@@ -67,3 +68,16 @@ def test_mobiles_accepted_only_as_the_validator_would():
     accepted = accept_mobiles(values)
     _agrees(accepted, values, check_mobile)
     assert accepted[: len(clean)].all() and not accepted[len(clean):].any()
+
+
+def test_names_and_texts_accepted_only_as_the_validator_would():
+    clean = ["张伟", "欧阳娜娜", "济南市历下区泉城路1号", "山东某某科技有限公司", "A座12层", "Zhang"]
+    spaces = [" ", "  ", "\t", "\u3000", "\u00a0", "\u2002", "\u200b", "\x1c", "\x85", "\n"]
+    mutated = [*(f"{c}{s}" for c in clean for s in spaces), *(f"{c[0]}{s}{c[1:]}" for c in clean for s in spaces),
+               "张伟", "ＡＢＣ", "１号楼", "", *spaces, None, 42]
+    values = clean + mutated
+    for accept, validator in ((accept_names, VALIDATORS["name"]), (accept_texts, VALIDATORS["text"])):
+        accepted = accept(values)
+        _agrees(accepted, values, validator)
+        assert accepted[: len(clean)].all()
+    assert not accept_names(["ＡＢＣ", "１号楼"]).any()
