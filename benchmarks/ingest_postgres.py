@@ -24,37 +24,14 @@ import time
 import uuid
 from pathlib import Path
 
+from measure import PeakRss
+
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 TABLES = (("gongan", "CZRK"), ("yibao", "psn_insu_d"))
 
 
-class _PeakRss:
-    """Samples this process's resident memory (ru_maxrss would report the parent's peak: it survives
-    fork and exec on Linux)."""
-
-    def __init__(self, interval: float = 0.02):
-        import threading
-
-        import psutil
-
-        self.peak = 0
-        self._proc = psutil.Process()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
-        self._thread.start()
-
-    def _run(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return max(self.peak, self._proc.memory_info().rss) / 2**20
-
-
 def _worker(mode: str, url: str, system: str, table: str, lake_dir: str) -> dict:
-    rss = _PeakRss()
+    rss = PeakRss()
     started = time.perf_counter()
     if mode == "baseline":
         import pandas as pd

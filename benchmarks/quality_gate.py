@@ -27,30 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from measure import PeakRss
+
 SYSTEM, TABLE = "gongan", "CZRK"
 BATCH = "bench:gongan.CZRK"
-
-
-class _PeakRss:
-    def __init__(self, interval: float = 0.05):
-        import threading
-
-        import psutil
-
-        self.peak = 0
-        self._proc = psutil.Process()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
-        self._thread.start()
-
-    def _run(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return max(self.peak, self._proc.memory_info().rss) / 2**20
 
 
 def _worker(mode: str, home_dir: str) -> dict:
@@ -62,7 +42,7 @@ def _worker(mode: str, home_dir: str) -> dict:
     system = load_registry()[SYSTEM]
     table = system.table(TABLE)
     lake = open_lake(Path(home_dir) / "lake")
-    rss = _PeakRss()
+    rss = PeakRss()
     started = time.perf_counter()
     if mode == "copy":
         import pyarrow.compute as pc

@@ -9,18 +9,12 @@ import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
 
-from citylake.ingest.extract import ingest_table
-from citylake.lake import open_lake
 from citylake.quality.cross_source import CrossSourceRuleError, check_rule, load_rules
 from citylake.quality.feedback import FIXED, OPEN, QUALITY_ISSUE
-from citylake.quality.gate import gate_batch
 from citylake.quality.rule_results import RULE_RESULT
-from citylake.settings import Home
-from citylake.sources.connections import source_url
-from citylake.sources.registry import load_registry
 from citylake.synthcity.advance import advance
-from citylake.synthcity.generate import generate
 from citylake.synthcity.truth import TruthDir
+from tests.quality.cities import city, ingest_and_gate
 
 RULE = "cross.insured_after_death"
 # Many deaths a day and a 医保 that corrects half of its open defects daily: day 1 both fixes
@@ -32,11 +26,7 @@ events_per_1000_per_day: {deaths: 3.0}
 
 
 def _round(home, lake, tag) -> dict:
-    for code, system in load_registry().items():
-        for table in system.tables:
-            extracted = ingest_table(system, table, f"{tag}:{code}.{table.name}", lake, source_url(system, home))
-            if extracted.rows_written:
-                gate_batch(lake, system, table, extracted.batch_id)
+    ingest_and_gate(home, lake, tag, gate_empty=False)
     (rule,) = [r for r in load_rules() if r.rule == RULE]
     return check_rule(lake, rule)
 
@@ -53,13 +43,8 @@ def _contradicted_in_truth(truth: TruthDir) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cross")
-    home = Home(root / "home")
-    config = root / "busy.yaml"
-    config.write_text(BUSY, encoding="utf-8")
-    generate(2000, 41, [home.sqlite_source_url()], home.truth, config_path=str(config))
-    lake = open_lake(home.lake)
+def checked_city(tmp_path_factory):
+    home, lake, config = city(tmp_path_factory.mktemp("cross"), 2000, 41, BUSY)
     day0 = _round(home, lake, "day0")
     issues0 = _issues(lake)
     expected0 = _contradicted_in_truth(TruthDir(home.truth))
@@ -68,8 +53,8 @@ def city(tmp_path_factory):
     return lake, home, (day0, issues0, expected0), (day1, _issues(lake), _contradicted_in_truth(TruthDir(home.truth)))
 
 
-def test_flags_exactly_the_deceased_left_insured(city):
-    _, _, (day0, issues, expected), _ = city
+def test_flags_exactly_the_deceased_left_insured(checked_city):
+    _, _, (day0, issues, expected), _ = checked_city
     assert expected, "the synthetic city should hold insured deceased persons"
     assert set(issues.loc[issues["status"] == OPEN, "record_key"]) == expected
     assert day0["failed"] == len(expected)
@@ -77,8 +62,8 @@ def test_flags_exactly_the_deceased_left_insured(city):
     assert issues["masked_value"].str.contains(r"\*").all()  # the ID number, masked
 
 
-def test_the_next_day_brings_new_contradictions(city):
-    lake, _, (_, _, expected0), (day1, issues1, expected1) = city
+def test_the_next_day_brings_new_contradictions(checked_city):
+    lake, _, (_, _, expected0), (day1, issues1, expected1) = checked_city
     assert set(issues1.loc[issues1["status"] == OPEN, "record_key"]) == expected1
     assert expected1 > expected0, "day 1's deaths left more insurance records active"
     results = lake.read_arrow(RULE_RESULT, filter=pc.field("kind") == "cross_source").read_all().to_pandas()
@@ -86,9 +71,9 @@ def test_the_next_day_brings_new_contradictions(city):
     assert set(results["indicator"]) == {"一致性"}
 
 
-def test_a_terminated_insurance_closes_its_issue(city):
+def test_a_terminated_insurance_closes_its_issue(checked_city):
     """医保 terminates one of the records in its own system: the next batch and check close the issue."""
-    lake, home, _, (_, _, expected1) = city
+    lake, home, _, (_, _, expected1) = checked_city
     key = sorted(expected1)[0]
     engine = sa.create_engine(f"sqlite:///{home.sources}/yibao.db")
     with engine.begin() as connection:
@@ -101,10 +86,10 @@ def test_a_terminated_insurance_closes_its_issue(city):
     assert after["issues_fixed"] == 1 and after["failed"] == len(expected1) - 1
 
 
-def test_the_gate_leaves_cross_source_issues_to_their_rule(city):
+def test_the_gate_leaves_cross_source_issues_to_their_rule(checked_city):
     """A record that comes through the gate again without row-level failures keeps its open
     cross-source issue: only the rule's own check closes it."""
-    lake, _, _, (_, issues1, expected1) = city
+    lake, _, _, (_, issues1, expected1) = checked_city
     touched_on_day1 = set(lake.read_arrow("bronze.yibao_psn_insu_d", columns=["psn_insu_id"],
                                           filter=pc.field("_batch_id") == "day1:yibao.psn_insu_d").read_all()
                           .column(0).to_pylist())

@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from citylake.ingest.extract import ingest_table
-from citylake.lake import open_lake
 from citylake.quality.checks import table_checks
 from citylake.quality.expectations.docs import build_data_docs
 from citylake.quality.expectations.suite import build_suite
@@ -21,41 +19,32 @@ from citylake.quality.expectations.validate import (
     validate_frame,
     validate_gated,
 )
-from citylake.quality.gate import gate_batch
 from citylake.quality.row_checks import check_frame
 from citylake.quality.rule_results import RULE_RESULT, failing_rows
-from citylake.settings import Home
-from citylake.sources.connections import source_url
 from citylake.sources.registry import load_registry
 from citylake.synthcity.advance import advance
-from citylake.synthcity.generate import generate
+from tests.quality.cities import city, ingest_and_gate
 
 BUSY = "corrections_per_day: {gongan: 0.5, renshe: 0.5, yibao: 0.5, scjg: 0.5}\n"
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gx")
-    home = Home(root / "home")
-    config = root / "busy.yaml"
-    config.write_text(BUSY, encoding="utf-8")
-    generate(1500, 31, [home.sqlite_source_url()], home.truth, config_path=str(config))
-    lake = open_lake(home.lake)
+def gated_city(tmp_path_factory):
+    home, lake, _ = city(tmp_path_factory.mktemp("gx"), 1500, 31, BUSY)
     batches = []
     for day in ("day0", "day1"):
         if day == "day1":
             advance(1, [home.sqlite_source_url()], home.truth)
-        for code, system in load_registry().items():
-            for table in system.tables:
-                extracted = ingest_table(system, table, f"{day}:{code}.{table.name}", lake, source_url(system, home))
-                if extracted.rows_written:
-                    gate_batch(lake, system, table, extracted.batch_id)
-                    batches.append((system, table, extracted.batch_id))
+        for qualified, (extracted, gated) in ingest_and_gate(home, lake, day, gate_empty=False).items():
+            if gated is not None:
+                code, name = qualified.split(".", 1)
+                system = load_registry()[code]
+                batches.append((system, system.table(name), extracted.batch_id))
     return home, lake, batches
 
 
-def test_every_expectation_counts_what_the_gate_counts(city):
-    _, lake, batches = city
+def test_every_expectation_counts_what_the_gate_counts(gated_city):
+    _, lake, batches = gated_city
     results = lake.read_arrow(RULE_RESULT).read_all().to_pandas().set_index(["batch_id", "check_id"])
     compared = failing = 0
     for system, table, batch_id in batches:
@@ -74,8 +63,8 @@ def test_every_expectation_counts_what_the_gate_counts(city):
     assert compared > 200 and failing > 100  # the city's defects really were counted on both sides
 
 
-def test_complete_results_name_the_same_rows_as_the_gate(city):
-    _, lake, batches = city
+def test_complete_results_name_the_same_rows_as_the_gate(gated_city):
+    _, lake, batches = gated_city
     system, table, batch_id = next(b for b in batches if b[1].name == "CZRK")
     result = validate_batch(lake, system, table, batch_id, result_format=complete_format(table))
     gx_keys = {r.expectation_config.meta["check_id"]: {str(i[table.primary_key[0]])
@@ -167,8 +156,8 @@ def test_suites_carry_indicator_and_severity_of_each_check():
                 assert exp.severity == ("critical" if spec["criticality"] == "error" else "warning")
 
 
-def test_kept_results_carry_no_values_and_feed_the_data_docs(city):
-    home, lake, batches = city
+def test_kept_results_carry_no_values_and_feed_the_data_docs(gated_city):
+    home, lake, batches = gated_city
     for system in load_registry().values():
         for table in system.tables:
             validate_gated(home, lake, system, table)

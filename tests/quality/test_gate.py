@@ -7,42 +7,26 @@ import pytest
 
 from citylake.ingest import governance as gov
 from citylake.ingest.extract import ingest_table
-from citylake.lake import open_lake
 from citylake.quality.feedback import FIXED, OPEN, QUALITY_ISSUE
 from citylake.quality.gate import GateThresholdError, gate_batch
 from citylake.quality.scoring import expected_flags
-from citylake.settings import Home
 from citylake.sources.connections import source_url
 from citylake.sources.registry import load_registry
 from citylake.synthcity.advance import advance
-from citylake.synthcity.generate import generate
 from citylake.synthcity.truth import TruthDir
+from tests.quality.cities import city, ingest_and_gate
 
 BUSY = """
 corrections_per_day: {gongan: 0.5, renshe: 0.5, yibao: 0.5, scjg: 0.5}
 """
 
 
-def _ingest_and_gate(home, lake, tag):
-    out = {}
-    for code, system in load_registry().items():
-        for table in system.tables:
-            extracted = ingest_table(system, table, f"{tag}:{code}.{table.name}", lake, source_url(system, home))
-            out[f"{code}.{table.name}"] = (extracted, gate_batch(lake, system, table, extracted.batch_id))
-    return out
-
-
 @pytest.fixture(scope="module")
 def gated(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gate")
-    home = Home(root / "home")
-    config = root / "busy.yaml"
-    config.write_text(BUSY, encoding="utf-8")
-    generate(2500, 23, [home.sqlite_source_url()], home.truth, config_path=str(config))
-    lake = open_lake(home.lake)
-    day0 = _ingest_and_gate(home, lake, "day0")
+    home, lake, _ = city(tmp_path_factory.mktemp("gate"), 2500, 23, BUSY)
+    day0 = ingest_and_gate(home, lake, "day0")
     advance(1, [home.sqlite_source_url()], home.truth)
-    day1 = _ingest_and_gate(home, lake, "day1")
+    day1 = ingest_and_gate(home, lake, "day1")
     return home, lake, day0, day1
 
 
@@ -91,9 +75,7 @@ def test_a_rerun_of_a_gated_batch_changes_nothing(gated):
 
 
 def test_a_batch_over_its_threshold_is_not_promoted(tmp_path):
-    home = Home(tmp_path / "home")
-    generate(800, 2, [home.sqlite_source_url()], home.truth)
-    lake = open_lake(home.lake)
+    home, lake, _ = city(tmp_path, 800, 2)
     system = load_registry()["gongan"]
     table = system.table("CZRK")
     extracted = ingest_table(system, table, "b1", lake, source_url(system, home))
