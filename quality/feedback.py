@@ -23,7 +23,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, write_deltalake
 
 from citylake.catalog.masking import mask
 from citylake.sources.registry import SourceSystem, SourceTable
@@ -113,22 +112,10 @@ def issue_lock(lake) -> Iterator[None]:
 
 
 def write_issues(lake, rows: list[Mapping[str, Any]], metadata: Mapping[str, Any]) -> None:
-    """Upsert issue rows by ``issue_id`` in one commit; call it inside :func:`issue_lock`.
-
-    ``lake.merge_arrow`` takes the table's lock itself, so it cannot run inside a read-check-write
-    that already holds it; this is the same delta-rs MERGE on the same (unpartitioned) table,
-    with ``merge_schema`` so a table written before the dispute columns existed gains them.
-    """
+    """Upsert issue rows by ``issue_id`` in one commit; call it inside :func:`issue_lock` (the lake's
+    lock is reentrant within a thread). A table written before the dispute columns existed gains them."""
     source = pa.Table.from_pylist([dict(r) for r in rows], schema=SCHEMA)
-    properties = CommitProperties(custom_metadata={str(k): str(v) for k, v in metadata.items()})
-    if not lake.exists(QUALITY_ISSUE):
-        write_deltalake(lake.table_uri(QUALITY_ISSUE), source, mode="error", storage_options=lake.storage_options,
-                        commit_properties=properties)
-        return
-    (lake.delta_table(QUALITY_ISSUE)
-     .merge(source, predicate="t.issue_id = s.issue_id", source_alias="s", target_alias="t", merge_schema=True,
-            commit_properties=properties)
-     .when_matched_update_all().when_not_matched_insert_all().execute())
+    lake.merge_arrow(QUALITY_ISSUE, source, keys=["issue_id"], metadata=metadata, schema_mode="merge")
 
 
 def record_findings(lake, system: SourceSystem, table: SourceTable, batch_id: str, checked: pd.DataFrame,

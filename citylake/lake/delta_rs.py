@@ -277,11 +277,13 @@ class DeltaRsLake:
         keys: Sequence[str],
         partition_by: Sequence[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
+        schema_mode: str | None = None,
     ) -> dict[str, Any]:
         """Upsert ``source`` into ``table`` by ``keys`` (update matched rows, insert the others).
 
         The source is materialised (it is a batch of changes) and must have unique keys and the
-        table's columns. One commit; returns metrics (``num_target_rows_updated``,
+        table's columns; with ``schema_mode="merge"`` (unpartitioned tables) it may also bring new
+        columns, which the table gains (null in its earlier rows). One commit; returns metrics (``num_target_rows_updated``,
         ``num_target_rows_inserted`` …) and the new ``version``. ``partition_by`` is used only
         when the table is created by this call.
 
@@ -318,12 +320,20 @@ class DeltaRsLake:
                     "num_target_rows_inserted": source.num_rows,
                 }
             else:
-                check_same_columns(str(name), delta.schema(), DeltaSchema.from_arrow(source.schema))
-                source = source.select(arrow_schema_of(delta).names).cast(arrow_schema_of(delta))
+                current = arrow_schema_of(delta)
+                added = [f for f in source.schema if f.name not in current.names] if schema_mode == "merge" else []
+                if added and delta.metadata().partition_columns:
+                    raise ValueError(f"{name}: schema_mode='merge' on a partitioned table is not supported")
+                incoming = source
+                kept = incoming.select([n for n in incoming.column_names if n not in {f.name for f in added}])
+                check_same_columns(str(name), delta.schema(), DeltaSchema.from_arrow(kept.schema))
+                source = kept.select(current.names).cast(current)
+                for new_field in added:
+                    source = source.append_column(new_field, incoming.column(new_field.name))
                 if delta.metadata().partition_columns:
                     metrics = self._rewrite_partitions(name, delta, source, keys, metadata)
                 else:
-                    metrics = self._delta_rs_merge(delta, source, keys, metadata)
+                    metrics = self._delta_rs_merge(delta, source, keys, metadata, merge_schema=bool(added))
             metrics["version"] = self.version(name)
         log.info(
             "merged into %s: %s updated, %s inserted -> version %d",
@@ -333,7 +343,8 @@ class DeltaRsLake:
 
     @staticmethod
     def _delta_rs_merge(
-        delta: DeltaTable, source: pa.Table, keys: Sequence[str], metadata: Mapping[str, Any] | None
+        delta: DeltaTable, source: pa.Table, keys: Sequence[str], metadata: Mapping[str, Any] | None,
+        merge_schema: bool = False,
     ) -> dict[str, Any]:
         predicate = " AND ".join(f"t.{quoted_identifier(k)} = s.{quoted_identifier(k)}" for k in keys)
         return (
@@ -342,6 +353,7 @@ class DeltaRsLake:
                 predicate=predicate,
                 source_alias="s",
                 target_alias="t",
+                merge_schema=merge_schema,
                 commit_properties=_commit_properties(metadata),
             )
             .when_matched_update_all()

@@ -5,13 +5,15 @@ racing for the same version can fail (or retry) mid-commit. Every commit through
 an exclusive ``flock`` on ``<lake_root>/_locks/<layer>.<name>.lock``. ``flock`` locks belong to an
 open file description, so they exclude each other across threads of one process as well as
 across processes on the same machine (not across machines: use object storage there, where
-delta-rs commits with conditional writes).
+delta-rs commits with conditional writes). A thread that holds a table's lock may take it again
+(a read-check-write around a commit through the lake API).
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +26,15 @@ log = logging.getLogger(__name__)
 
 LOCKS_FOLDER = "_locks"
 _POLL_SECONDS = 0.05
+
+
+_local = threading.local()
+
+
+def _held_by_this_thread() -> set[Path]:
+    if not hasattr(_local, "held"):
+        _local.held = set()
+    return _local.held
 
 
 def lock_path(lake_root: Path, table: TableName) -> Path:
@@ -39,6 +50,12 @@ def table_lock(lake_root: Path, table: TableName, timeout: float | None = None) 
     :class:`LockTimeoutError`.
     """
     path = lock_path(lake_root, table)
+    held = _held_by_this_thread()
+    if path in held:
+        # Reentrant within a thread: a read-check-write that holds the lock may commit through the
+        # lake API, which takes the same lock (a second flock on a new descriptor would deadlock).
+        yield
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = None if timeout is None else time.monotonic() + timeout
     with open(path, "a+") as handle:
@@ -57,7 +74,9 @@ def table_lock(lake_root: Path, table: TableName, timeout: float | None = None) 
                     log.debug("waiting for the writer lock of %s", table)
                     waited = True
                 time.sleep(_POLL_SECONDS)
+        held.add(path)
         try:
             yield
         finally:
+            held.discard(path)
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -273,9 +273,38 @@ def test_concurrent_appends_all_land(lake):
 
 def test_lock_excludes_other_writers_and_times_out(lake, tmp_path):
     name = TableName.parse("silver.person")
-    with table_lock(tmp_path / "lake", name):
-        with pytest.raises(LockTimeoutError, match="silver.person"):
+    failures: list[Exception] = []
+
+    def other_writer() -> None:
+        try:
             with table_lock(tmp_path / "lake", name, timeout=0.1):
                 pass
+        except LockTimeoutError as exc:
+            failures.append(exc)
+
+    with table_lock(tmp_path / "lake", name):
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        thread.join()
+    assert len(failures) == 1 and "silver.person" in str(failures[0])
     with table_lock(tmp_path / "lake", name, timeout=0.1):
         pass
+
+
+def test_a_thread_holding_the_lock_can_commit_through_the_lake(lake):
+    """A read-check-write holds the table's lock around a merge that takes it again."""
+    lake.write_arrow("governance.issue", people(range(3)))
+    with lake.lock("governance.issue"):
+        before = lake.row_count("governance.issue")
+        lake.merge_arrow("governance.issue", people([5]), keys=["person_id"])
+    assert lake.row_count("governance.issue") == before + 1
+
+
+def test_merge_with_schema_merge_adds_the_new_columns(lake):
+    lake.write_arrow("governance.issue", people(range(3)))
+    changes = people([1, 7]).append_column("status", pa.array(["已整改", "待整改"]))
+    with pytest.raises(SchemaMismatchError, match="extra columns"):
+        lake.merge_arrow("governance.issue", changes, keys=["person_id"])
+    lake.merge_arrow("governance.issue", changes, keys=["person_id"], schema_mode="merge")
+    rows = {r["person_id"]: r for r in sorted_rows(lake.read_arrow("governance.issue"))}
+    assert [rows[i]["status"] for i in (0, 1, 2, 7)] == [None, "已整改", None, "待整改"]
