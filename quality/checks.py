@@ -80,8 +80,10 @@ class Check:
     # For ``required`` outside the subject: the other columns of the party; the field is required
     # once any of them is present.
     party_columns: tuple[str, ...] = ()
-    # A cross-source check is named by its rule (quality/cross_source.yaml), not by its kind.
+    # A cross-source check is named by its rule (quality/cross_source.yaml), not by its kind, and
+    # carries the rule's criticality.
     rule_name: str | None = None
+    rule_criticality: str | None = None
 
     @property
     def check_id(self) -> str:
@@ -93,7 +95,7 @@ class Check:
 
     @property
     def criticality(self) -> str:
-        return self.spec.criticality
+        return self.rule_criticality or self.spec.criticality
 
 
 def table_checks(table: SourceTable) -> list[Check]:

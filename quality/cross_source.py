@@ -69,7 +69,8 @@ class CrossSourceRule:
 
     @property
     def check(self) -> Check:
-        return Check(self.subject.table.name, "cross_source", (self.subject.column,), rule_name=self.rule)
+        return Check(self.subject.table.name, "cross_source", (self.subject.column,), rule_name=self.rule,
+                     rule_criticality=self.criticality)
 
 
 def _table_ref(entry, where: str, registry: dict[str, SourceSystem]) -> TableRef:

@@ -86,8 +86,8 @@ def check_frame(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
         by_role[role][field_name] = column
     factorized = {column: pd.factorize(frame[column].astype(object), use_na_sentinel=True) for column, _, _ in mapped}
     present = {column: _presence(*factorized[column]) for column, _, _ in mapped}
-    standardised: dict[str, list] = {}
-    valid: dict[str, list[bool]] = {}
+    standardised: dict[str, np.ndarray] = {}
+    valid: dict[str, np.ndarray] = {}
     for column, field_name, role in mapped:
         field = standard_field(field_name)
         codes, uniques = factorized[column]
@@ -107,18 +107,24 @@ def check_frame(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
         named = np.logical_or.reduce(others) if others else np.zeros(len(frame), dtype=bool)
         missing = Finding(f"{field_name}.missing", f"{field.name_zh}缺失 (required value missing)", (column,),
                           ERROR).as_dict() if field.required else None
-        values, oks = [None] * len(frame), [False] * len(frame)
-        for i, code in enumerate(codes):
-            outcome = judged[code] if code >= 0 else None
+        # Per distinct value, then taken row by row; the sentinel -1 (null) picks the trailing slot.
+        value_of = np.empty(len(judged) + 1, dtype=object)
+        ok_of, flagged_of, missing_of = (np.zeros(len(judged) + 1, dtype=bool) for _ in range(3))
+        missing_of[-1] = True
+        for k, outcome in enumerate(judged):
             if outcome is None:
-                if missing is not None and (role == "subject" or named[i]):
-                    errors[i].append(missing)
-                continue
-            values[i], oks[i] = outcome.value, outcome.ok
-            if outcome.errors:
-                errors[i].extend(outcome.errors)
-            if outcome.warnings:
-                warnings[i].extend(outcome.warnings)
+                missing_of[k] = True
+            else:
+                value_of[k], ok_of[k] = outcome.value, outcome.ok
+                flagged_of[k] = bool(outcome.errors or outcome.warnings)
+        values, oks = value_of[codes], ok_of[codes]
+        for i in np.flatnonzero(flagged_of[codes]):
+            outcome = judged[codes[i]]
+            errors[i].extend(outcome.errors)
+            warnings[i].extend(outcome.warnings)
+        if missing is not None:
+            for i in np.flatnonzero(missing_of[codes] & (named | (role == "subject"))):
+                errors[i].append(missing)
         standardised[column] = values
         valid[column] = oks
     for column, values in standardised.items():

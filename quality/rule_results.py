@@ -141,7 +141,7 @@ def result_rows(system: SourceSystem, table: SourceTable, batch_id: str, checks:
             "batch_id": batch_id, "department": system.owner, "system": system.code,
             "source_table": f"{system.code}.{table.name}", "check_id": check.check_id, "kind": check.kind,
             "indicator_code": spec.code, "indicator": spec.indicator, "check_name": spec.name_zh,
-            "criticality": spec.criticality, "columns": list(check.columns), "standard_field": check.standard_field,
+            "criticality": check.criticality, "columns": list(check.columns), "standard_field": check.standard_field,
             "evaluated": evaluated, "failed": failed, "observed": observed, "evaluated_at": now})
     return rows
 
