@@ -93,30 +93,34 @@ def check_frame(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
         codes, uniques = factorized[column]
         fast = FAST_PATHS.get(field.validator)
         accepted = fast(list(uniques)) if fast is not None else np.zeros(len(uniques), dtype=bool)
-        chinese = field.validator in ("text", "name")
-        in_traditional = traditional_many([u for u, ok in zip(uniques, accepted, strict=True) if ok]) if chinese \
-            else []
-        flags = iter(in_traditional)
-        traditional_finding = (Finding(f"{field_name}.traditional_chars", f"{field.name_zh}含繁体字 (traditional "
-                                       "characters)", (column,), WARNING).as_dict(),)
-        # A value the fast path accepted is valid and standard as written: only its characters remain
-        # to be judged, all of them in one conversion.
-        judged = [(_Outcome(raw, True, (), traditional_finding if chinese and next(flags) else ()) if ok
-                   else _judge(field, field_name, column, raw)) for raw, ok in zip(uniques, accepted, strict=True)]
+        # Per distinct value, then taken row by row; the sentinel -1 (null) picks the trailing slot.
+        # A value the fast path accepted is valid and standard as written: it stands for itself, and
+        # only its characters remain to be judged (all of a column's in one conversion).
+        value_of = np.append(np.asarray(uniques, dtype=object), None)
+        ok_of = np.append(accepted, False)
+        flagged_of, missing_of = np.zeros(len(value_of), dtype=bool), np.zeros(len(value_of), dtype=bool)
+        missing_of[-1] = True
+        judged: dict[int, _Outcome] = {}
+        if field.validator in ("text", "name"):
+            candidates = np.flatnonzero(accepted)
+            traditional_finding = (Finding(f"{field_name}.traditional_chars", f"{field.name_zh}含繁体字 "
+                                           "(traditional characters)", (column,), WARNING).as_dict(),)
+            for k, is_traditional in zip(candidates, traditional_many([uniques[k] for k in candidates]), strict=True):
+                if is_traditional:
+                    judged[k] = _Outcome(uniques[k], True, (), traditional_finding)
+                    flagged_of[k] = True
+        for k in np.flatnonzero(~accepted):
+            outcome = _judge(field, field_name, column, uniques[k])
+            if outcome is None:
+                value_of[k], missing_of[k] = None, True
+                continue
+            judged[k] = outcome
+            value_of[k], ok_of[k] = outcome.value, outcome.ok
+            flagged_of[k] = bool(outcome.errors or outcome.warnings)
         others = [present[c] for c in by_role[role].values() if c != column and c in present]
         named = np.logical_or.reduce(others) if others else np.zeros(len(frame), dtype=bool)
         missing = Finding(f"{field_name}.missing", f"{field.name_zh}缺失 (required value missing)", (column,),
                           ERROR).as_dict() if field.required else None
-        # Per distinct value, then taken row by row; the sentinel -1 (null) picks the trailing slot.
-        value_of = np.empty(len(judged) + 1, dtype=object)
-        ok_of, flagged_of, missing_of = (np.zeros(len(judged) + 1, dtype=bool) for _ in range(3))
-        missing_of[-1] = True
-        for k, outcome in enumerate(judged):
-            if outcome is None:
-                missing_of[k] = True
-            else:
-                value_of[k], ok_of[k] = outcome.value, outcome.ok
-                flagged_of[k] = bool(outcome.errors or outcome.warnings)
         values, oks = value_of[codes], ok_of[codes]
         for i in np.flatnonzero(flagged_of[codes]):
             outcome = judged[codes[i]]
