@@ -89,11 +89,13 @@ def gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: 
     original, deleted, extracted_at = batch.rows, batch.deleted_keys, batch.extracted_at
     result.rows_read = batch.rows_read
     key = table.primary_key[0]
-    checked = waive_exempted(check_frame(original, table), table, exemptions(lake, f"{system.code}.{table.name}"))
+    presence = Presence(original)
+    checked = waive_exempted(check_frame(original, table, presence), table,
+                             exemptions(lake, f"{system.code}.{table.name}"))
     has_error = np.array([bool(e) for e in checked["_errors"]], dtype=bool)
     result.error_rate = float(has_error.mean()) if len(checked) else 0.0
     record_results(lake, check_results(lake, system, table, gate_id, bronze_batch_id, original, checked,
-                                       extracted_at), gate_id)
+                                       extracted_at, presence), gate_id)
     feedback = record_findings(lake, system, table, gate_id, checked, deleted, owns_rule=is_row_rule)
     result.issues_opened, result.issues_fixed = feedback["opened"], feedback["fixed"]
     if error_threshold is not None and result.error_rate > error_threshold:
@@ -165,11 +167,12 @@ def read_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: 
 
 
 def check_results(lake, system: SourceSystem, table: SourceTable, gate_id: str, bronze_batch_id: str,
-                  original: pd.DataFrame, checked: pd.DataFrame, extracted_at: datetime) -> list[dict]:
+                  original: pd.DataFrame, checked: pd.DataFrame, extracted_at: datetime,
+                  presence: Presence | None = None) -> list[dict]:
     """``governance.rule_result`` rows of the batch: every check of the table, failed or not."""
     checks = table_checks(table)
     failing = failing_rows(checked, table)
-    presence = Presence(original)
+    presence = Presence(original) if presence is None else presence
     counts = {}
     for check in checks:
         if check.kind == "volume":
@@ -190,9 +193,11 @@ def _typed(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
     out = frame.copy()
     for column, field_name, _ in table.mapped_columns():
         if column in out.columns and standard_field(field_name).type == "date":
-            out[column] = [None if v is None or (isinstance(v, float) and pd.isna(v)) else
-                           v if isinstance(v, date) and not isinstance(v, datetime) else date.fromisoformat(str(v)[:10])
-                           for v in out[column]]
+            # ISO text (or None) per distinct value: parse each once.
+            codes, uniques = pd.factorize(out[column].astype(object), use_na_sentinel=True)
+            parsed = [v if isinstance(v, date) and not isinstance(v, datetime) else date.fromisoformat(str(v)[:10])
+                      for v in uniques]
+            out[column] = np.append(np.asarray(parsed, dtype=object), None)[codes]
     return out
 
 

@@ -70,12 +70,13 @@ def traditional_many(texts: list[str]) -> list[bool]:
     return [s != t and traditional(t) for s, t in zip(simplified, texts, strict=True)]
 
 
-def check_frame(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
+def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None = None) -> pd.DataFrame:
     """``frame`` (a department table's rows) with its mapped columns standardised and two added
     columns, ``_errors`` and ``_warnings``.
 
     Each distinct value of a column is judged once (``pd.factorize``): codes, dates and names repeat
-    across a batch, and a validator costs far more than a lookup.
+    across a batch, and a validator costs far more than a lookup. ``presence``, when given, receives
+    each mapped column's has-a-value mask.
     """
     out = frame.copy()
     errors: list[list[dict]] = [[] for _ in range(len(frame))]
@@ -86,6 +87,8 @@ def check_frame(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
         by_role[role][field_name] = column
     factorized = {column: pd.factorize(frame[column].astype(object), use_na_sentinel=True) for column, _, _ in mapped}
     present = {column: _presence(*factorized[column]) for column, _, _ in mapped}
+    if presence is not None:  # shared with the caller's counts (quality.rule_results.Presence)
+        presence.update({column: pd.Series(p, index=frame.index) for column, p in present.items()})
     standardised: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray] = {}
     for column, field_name, role in mapped:

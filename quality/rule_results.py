@@ -68,6 +68,8 @@ def failing_rows(checked: pd.DataFrame, table: SourceTable) -> Counter:
     counts: Counter = Counter()
     for criticality, column in (("error", "_errors"), ("warning", "_warnings")):
         for findings in checked[column]:
+            if not findings:
+                continue
             seen = set()
             for f in findings:
                 columns = tuple(f["columns"])
