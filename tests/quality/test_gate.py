@@ -84,3 +84,29 @@ def test_a_batch_over_its_threshold_is_not_promoted(tmp_path):
     assert not lake.exists("silver.gongan_czrk")
     opened = lake.read_arrow(QUALITY_ISSUE, filter=pc.field("source_table") == "gongan.CZRK").read_all()
     assert opened.num_rows > 0
+
+
+def test_the_feedback_table_flags_exactly_the_visible_defects(gated):
+    """governance.quality_issue, as the departments get it, scored against the truth: the issues the
+    day-0 batches opened against the defects injected before them (recall >= 99%, false flags <= 0.1%)."""
+    home, lake, day0, _ = gated
+    defects = TruthDir(home.truth).read_record_defects()
+    defects = defects[defects["injected_day"] == 0]
+    issues = lake.read_arrow(QUALITY_ISSUE).read_all().to_pandas()
+    # Early pilot USCCs failing their check character are real: routed to review, not defects.
+    issues = issues[~(issues["rule"].str.endswith(".check_digit") & (issues["severity"] == "warning"))]
+    expected_total = caught = false = values = 0
+    for qualified, (extracted, gate) in day0.items():
+        code, name = qualified.split(".")
+        table = load_registry()[code].table(name)
+        mine = defects[defects["source_table"] == qualified]
+        expected = expected_flags(table, table.primary_key[0], mine)
+        opened = issues[issues["batch_id"] == gate.batch_id]
+        flagged = set(zip(opened["record_key"], opened["field"].str.split(",").str[-1], strict=True))
+        spoiled = set(zip(mine["record_key"].astype(str), mine["column"], strict=True))
+        expected_total, caught = expected_total + len(expected), caught + len(expected & flagged)
+        false += len(flagged - expected - spoiled)
+        values += extracted.rows_written * len(table.mapped_columns())
+    assert expected_total > 200
+    assert caught / expected_total >= 0.99
+    assert false / values <= 0.001
