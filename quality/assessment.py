@@ -48,6 +48,8 @@ from citylake.quality.rule_results import RULE_RESULT
 NOT_EVALUATED = "未评价"
 EVALUATED = "已评价"
 OVERALL = "综合"
+# The gate's batches (``gate:<bronze batch>``); cross-source checks write batches of their own.
+GATE_PREFIX = "gate:"
 READ_COLUMNS = ["batch_id", "department", "system", "source_table", "check_id", "indicator_code", "evaluated",
                 "failed", "evaluated_at"]
 BATCH_KEYS = ["department", "system", "source_table", "batch_id", "evaluated_at"]
@@ -181,7 +183,8 @@ def wide(scores: pd.DataFrame, weights: Mapping[str, float] | None = None) -> pd
 def batch_order(results: pd.DataFrame) -> pd.DataFrame:
     """The gate batches of ``results`` in order: ``department``, ``system``, ``source_table``,
     ``batch_id``, ``evaluated_at``, sorted by time (then batch id)."""
-    return (results[BATCH_KEYS].drop_duplicates()
+    gates = results[results["batch_id"].str.startswith(GATE_PREFIX)]
+    return (gates[BATCH_KEYS].drop_duplicates()
             .sort_values(["evaluated_at", "batch_id"], ignore_index=True))
 
 
@@ -193,10 +196,14 @@ def table_state(results: pd.DataFrame, as_of: datetime | pd.Timestamp | None = N
     rows = results if as_of is None else results[results["evaluated_at"] <= as_of]
     if rows.empty:
         return rows.copy()
-    latest_at = rows.groupby("source_table")["evaluated_at"].transform("max")
+    gates = rows[rows["batch_id"].str.startswith(GATE_PREFIX)]
+    latest_at = rows["source_table"].map(gates.groupby("source_table")["evaluated_at"].max())
     latest = rows[rows["evaluated_at"] == latest_at]
     latest = latest.sort_values(["evaluated_at", "batch_id"]).drop_duplicates(["source_table", "check_id"], keep="last")
-    current = latest[["source_table", "check_id"]]
+    # Checks measured outside the gate (cross-source rules, each run a batch of its own) join the
+    # table's current checks instead of replacing them.
+    measured_elsewhere = rows.loc[~rows["batch_id"].str.startswith(GATE_PREFIX), ["source_table", "check_id"]]
+    current = pd.concat([latest[["source_table", "check_id"]], measured_elsewhere]).drop_duplicates()
     candidates = rows.assign(_measured=rows["evaluated"] > 0)
     candidates = candidates[candidates["_measured"] | (candidates["evaluated_at"] == latest_at)]
     chosen = (candidates.sort_values(["_measured", "evaluated_at", "batch_id"])

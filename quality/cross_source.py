@@ -19,17 +19,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import duckdb
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import yaml
 
-from citylake.ingest import governance as gov
 from citylake.quality.checks import Check
-from citylake.quality.feedback import record_findings
-from citylake.quality.rule_results import record_results, result_rows
 from citylake.sources.registry import SourceSystem, SourceTable, load_registry
+
+# Loading the rules is part of parsing the promotion DAGs: DuckDB, pandas and Arrow are imported by
+# the check itself, inside the task.
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +48,8 @@ class TableRef:
         return f"silver.{self.system.code}_{self.table.name.lower()}"
 
     def filter(self):
+        import pyarrow.compute as pc
+
         expression = None
         for column, values in self.where:
             term = pc.field(column).isin(list(values))
@@ -133,7 +131,9 @@ def rules_for(system_code: str) -> list[CrossSourceRule]:
     return [r for r in load_rules() if r.subject.system.code == system_code]
 
 
-def _read(lake, ref: TableRef, columns: list[str], use_filter: bool) -> pa.Table:
+def _read(lake, ref: TableRef, columns: list[str], use_filter: bool):
+    import pyarrow as pa
+
     if not lake.exists(ref.silver):
         return pa.table({c: pa.array([], pa.string()) for c in columns})
     # Filtered after the read: delta-rs' pushdown compares string statistics with string_view
@@ -145,6 +145,14 @@ def _read(lake, ref: TableRef, columns: list[str], use_filter: bool) -> pa.Table
 
 def check_rule(lake, rule: CrossSourceRule) -> dict:
     """Evaluate ``rule`` over the current silver tables; record its issues and result."""
+    import duckdb
+    import pandas as pd
+    import pyarrow as pa
+
+    from citylake.ingest import governance as gov
+    from citylake.quality.feedback import record_findings
+    from citylake.quality.rule_results import record_results, result_rows
+
     subject = rule.subject
     key = subject.table.primary_key[0]
     where_columns = [c for c, _ in subject.where]

@@ -135,11 +135,20 @@ def gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: 
 
 def waive_exempted(checked: pd.DataFrame, table: SourceTable, exempt: set[tuple[str, str, str]]) -> pd.DataFrame:
     """Drop the errors the bureau exempted (upheld disputes, 已确认) from their records: a record
-    whose only errors are exempted reaches silver."""
+    whose only errors are exempted reaches silver. Never waived: key errors (silver is merged by
+    key) and invalid dates (silver stores a date)."""
     if not exempt:
         return checked
     key = table.primary_key[0]
-    checked["_errors"] = [[f for f in errors if (str(k), f["rule"], ",".join(f["columns"])) not in exempt]
+    dates = {c for c, f, _ in table.mapped_columns() if standard_field(f).type == "date"}
+
+    def waived(record_key, finding) -> bool:
+        if finding["rule"].startswith("key.") or (dates & set(finding["columns"])
+                                                  and not finding["rule"].endswith(("disagrees_with_id", ".missing"))):
+            return False
+        return (str(record_key), finding["rule"], ",".join(finding["columns"])) in exempt
+
+    checked["_errors"] = [[f for f in errors if not waived(k, f)]
                           for k, errors in zip(checked[key], checked["_errors"], strict=True)]
     return checked
 

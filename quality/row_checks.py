@@ -137,7 +137,8 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
     for column, values in standardised.items():
         out[column] = values
     _cross_field(frame, by_role, standardised, valid, errors)
-    _key_checks(frame, table, errors)
+    # On the standardised values: silver is merged on them (a key written two ways is one key).
+    _key_checks(out, table, errors)
     out["_errors"] = errors
     out["_warnings"] = warnings
     return out

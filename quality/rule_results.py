@@ -107,9 +107,9 @@ def volume_check(lake, bronze: str, bronze_batch_id: str, max_change: float) -> 
         return BatchCheck(0, 0, "first batch: no previous row count")
     i = ids.index(bronze_batch_id)
     before, after = history[i - 1]["live_rows"] or 0, history[i]["live_rows"] or 0
-    change = abs(after - before) / before if before else (0.0 if after == 0 else float("inf"))
-    return BatchCheck(1, int(change > max_change), f"{before} -> {after} rows ({change:+.1%} of allowed "
-                                                   f"{max_change:.0%})" if before else f"{before} -> {after} rows")
+    change = (after - before) / before if before else (0.0 if after == 0 else float("inf"))
+    return BatchCheck(1, int(abs(change) > max_change), f"{before} -> {after} rows ({change:+.1%}, allowed "
+                                                        f"±{max_change:.0%})" if before else f"{before} -> {after} rows")
 
 
 def newest_change_age(values: pd.Series, extracted_at: datetime) -> timedelta | None:

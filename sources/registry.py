@@ -122,6 +122,11 @@ def load_system(path: Path) -> SourceSystem:
         key = _req(entry, "primary_key", where, list)
         if not key or not all(isinstance(k, str) and k for k in key):
             raise RegistryError(f"{where}: primary_key must list at least one column")
+        if len(key) > 1:
+            # The gate merges silver, deletes and files issues by one key column; a compound key
+            # would merge on its first column alone.
+            raise RegistryError(f"{where}: primary_key {key}: compound keys are not supported yet; "
+                                "name one unique column")
         load = _req(entry, "load", where)
         if load not in LOAD_MODES:
             raise RegistryError(f"{where}: load '{load}' is not one of {list(LOAD_MODES)}")

@@ -129,7 +129,9 @@ def build_promote_dag(system: SourceSystem) -> DAG:
 
     rules = rules_for(system.code)
     # A cross-source rule is checked again when a table that can contradict its subject changes.
-    references = sorted({ref.silver for rule in rules for ref in rule.contradicted_by})
+    # (Not the system's own tables: their events come from this DAG, which would trigger itself.)
+    references = sorted({ref.silver for rule in rules for ref in rule.contradicted_by
+                         if ref.system.code != system.code})
     with DAG(
         dag_id=f"promote_{system.code}",
         description=f"{system.name_zh}: bronze → quality gate → silver",
@@ -158,7 +160,8 @@ def build_promote_dag(system: SourceSystem) -> DAG:
         docs, report = data_docs(), _report_task(system)()
         validated >> docs
         [*validated, *cross] >> report
-        [*validated, *cross, docs, report] >> fail_if_any_failed()
+        # The watcher must see the gates themselves: the all-done steps after a refused batch succeed.
+        [*gates.values(), *validated, *cross, docs, report] >> fail_if_any_failed()
     return dag
 
 

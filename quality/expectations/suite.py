@@ -45,14 +45,10 @@ def expectation(check: Check, table: SourceTable):
     if check.kind == "required" and check.party_columns:
         return custom.ExpectColumnValuesToBePresentWhenPartyNamed(column_list=[column, *check.party_columns],
                                                                   **common)
-    if check.kind in ("required", "key_present") and len(check.columns) == 1:
+    if check.kind in ("required", "key_present"):  # keys are one column (sources/registry.py)
         return custom.ExpectColumnValuesToBePresent(column=column, **common)
-    if check.kind == "key_present":
-        return custom.ExpectMulticolumnValuesToBePresent(column_list=list(check.columns), **common)
     if check.kind == "key_unique":
-        if len(check.columns) == 1:
-            return gxe.ExpectColumnValuesToBeUnique(column=column, **common)
-        return gxe.ExpectCompoundColumnsToBeUnique(column_list=list(check.columns), **common)
+        return gxe.ExpectColumnValuesToBeUnique(column=column, **common)
     if check.kind == "agrees_with_id":
         return custom.ExpectColumnPairValuesToAgreeWithIdNumber(column_A=check.columns[0], column_B=check.columns[1],
                                                                 standard_field=check.standard_field, **common)

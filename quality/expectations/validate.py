@@ -32,7 +32,8 @@ SUMMARY = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 
 
 def complete_format(table: SourceTable) -> dict[str, Any]:
-    """Every failing row's key (GX's COMPLETE unexpected-index results)."""
+    """Every failing row's key (GX's COMPLETE unexpected-index results). COMPLETE results also
+    list the failing values themselves (personal data): for tests and benchmarks, never kept."""
     return {"result_format": "COMPLETE", "unexpected_index_column_names": list(table.primary_key),
             "return_unexpected_index_query": False}
 

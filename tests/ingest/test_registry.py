@@ -32,6 +32,8 @@ def test_shipped_registry_covers_every_department_table():
      "  - {name: T, description: 表, primary_key: [ID], load: incremental}\n", r"tables\[0\] \(T\): an incremental table needs"),
     ("system: x\nname_zh: 甲\nname_en: X\nowner: 甲局\nconnection: c\nschedule: '@daily'\ntables:\n"
      "  - {name: T, description: 表, primary_key: [], load: snapshot}\n", "primary_key must list"),
+    ("system: x\nname_zh: x\nname_en: x\nowner: x\nconnection: c\nschedule: '@daily'\ntables:\n"
+     "  - {name: T, description: 表, primary_key: [A, B], load: snapshot}\n", "compound keys are not supported"),
     ("system: x\nname_zh: 甲\nname_en: X\nowner: 甲局\nconnection: c\nschedule: '@daily'\ntables:\n"
      "  - {name: T, description: 表, primary_key: [ID], load: sometimes}\n", "load 'sometimes' is not one of"),
     ("system: x\nname_zh: 甲\nname_en: X\nowner: 甲局\nconnection: c\nschedule: '@daily'\ntables:\n"

@@ -124,3 +124,16 @@ def test_a_rule_on_systems_not_onboarded_is_inactive(tmp_path, caplog):
                      encoding="utf-8")
     assert load_rules.__wrapped__(rules) == ()
     assert "inactive" in caplog.text and "nosuch" in caplog.text
+
+
+def test_scores_keep_the_gate_checks_beside_the_cross_source_one(checked_city):
+    """A cross-source run is a batch of its own in rule_result: it joins the table's current checks
+    and is no point of the gate-batch trend."""
+    from citylake.quality import assessment
+
+    lake = checked_city[0]
+    scores = assessment.table_scores(lake, source_table="yibao.psn_insu_d").set_index("indicator")
+    assert {"规范性", "完整性", "准确性", "一致性"} <= set(scores.index[scores["evaluated"] > 0])
+    assert scores.loc["一致性", "evaluated"] > scores.loc["一致性", "passed"]  # the contradictions count
+    trend = assessment.table_trend(lake, "yibao.psn_insu_d")
+    assert trend["batch_id"].str.startswith("gate:").all()
