@@ -139,10 +139,12 @@ def is_row_rule(rule: str) -> bool:
     return not rule.startswith("cross.")
 
 
-def finding_kind(rule: str, columns: tuple[str, ...], criticality: str, field_validator: str | None) -> str:
+def finding_kind(rule: str, criticality: str, field_validator: str | None) -> str:
     """The check kind a row-check finding belongs to (its rule id is more specific, e.g.
     ``person.id_number.check_digit`` is a ``valid`` finding)."""
     suffix = rule.rsplit(".", 1)[-1]
+    if not is_row_rule(rule):
+        return "cross_source"
     if rule.endswith("key.missing"):
         return "key_present"
     if rule.endswith("key.not_unique"):

@@ -73,7 +73,7 @@ def failing_rows(checked: pd.DataFrame, table: SourceTable) -> Counter:
             seen = set()
             for f in findings:
                 columns = tuple(f["columns"])
-                kind = finding_kind(f["rule"], columns, criticality, validators.get(columns[-1]))
+                kind = finding_kind(f["rule"], criticality, validators.get(columns[-1]))
                 seen.add(f"{table.name}.{','.join(columns)}.{kind}")
             counts.update(seen)
     return counts

@@ -137,3 +137,10 @@ def test_scores_keep_the_gate_checks_beside_the_cross_source_one(checked_city):
     assert scores.loc["一致性", "evaluated"] > scores.loc["一致性", "passed"]  # the contradictions count
     trend = assessment.table_trend(lake, "yibao.psn_insu_d")
     assert trend["batch_id"].str.startswith("gate:").all()
+
+
+def test_the_department_report_lists_the_rule_under_consistency(checked_city):
+    from citylake.quality.report.content import top_rules
+
+    rules = top_rules(checked_city[0], "医疗保障局", limit=50).set_index("rule")
+    assert rules.loc[RULE, "indicator"] == "一致性" and rules.loc[RULE, "code"] == "040301"
