@@ -10,16 +10,11 @@ import duckdb
 import pandas as pd
 import pytest
 
-from citylake.ingest.extract import ingest_table
-from citylake.lake import open_lake
 from citylake.quality import assessment
-from citylake.quality.gate import gate_batch
 from citylake.quality.rule_results import RULE_RESULT
 from citylake.settings import Home
-from citylake.sources.connections import source_url
-from citylake.sources.registry import load_registry
 from citylake.synthcity.advance import advance
-from citylake.synthcity.generate import generate
+from tests.quality.cities import city, ingest_and_gate
 
 # Departments correct a share of their defects each day, so the day-1 batches carry fixes.
 BUSY = """
@@ -31,31 +26,22 @@ INDICATORS = ["01", "02", "03", "04", "05", "06"]
 
 def build_gated_city(root: Path) -> tuple[Home, object]:
     """Generate a small city, ingest and gate every table (day 0), advance a day and do it again."""
-    home = Home(root / "home")
-    config = root / "busy.yaml"
-    config.write_text(BUSY, encoding="utf-8")
-    generate(PERSONS, 23, [home.sqlite_source_url()], home.truth, config_path=str(config))
-    lake = open_lake(home.lake)
-    for day in (0, 1):
-        if day:
-            advance(1, [home.sqlite_source_url()], home.truth)
-        for code, system in load_registry().items():
-            for table in system.tables:
-                extracted = ingest_table(system, table, f"day{day}:{code}.{table.name}", lake,
-                                         source_url(system, home))
-                gate_batch(lake, system, table, extracted.batch_id)
+    home, lake, _ = city(root, PERSONS, 23, BUSY)
+    ingest_and_gate(home, lake, "day0")
+    advance(1, [home.sqlite_source_url()], home.truth)
+    ingest_and_gate(home, lake, "day1")
     return home, lake
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory):
+def gated_city(tmp_path_factory):
     return build_gated_city(tmp_path_factory.mktemp("assessment"))
 
 
 @pytest.fixture(scope="module")
-def sql(city):
+def sql(gated_city):
     """DuckDB over the lake's rule results (``rr``)."""
-    _, lake = city
+    _, lake = gated_city
     con = duckdb.connect()
     con.register("rr_dataset", lake.dataset(RULE_RESULT))
     con.execute("""CREATE VIEW rr AS SELECT *, substr(indicator_code, 1, 2) AS code,
@@ -108,8 +94,8 @@ def _equal_weight_overall(scores: pd.DataFrame, keys: list[str]) -> dict[tuple, 
     return out
 
 
-def test_batch_scores_are_a_over_b_of_the_rule_results(city, sql):
-    _, lake = city
+def test_batch_scores_are_a_over_b_of_the_rule_results(gated_city, sql):
+    _, lake = gated_city
     expected = sql.execute("""SELECT department, source_table, batch_id, code, sum(evaluated - failed) AS a,
                               sum(evaluated) AS b FROM rr GROUP BY ALL""").df()
     scores = assessment.batch_scores(lake)
@@ -124,8 +110,8 @@ def test_batch_scores_are_a_over_b_of_the_rule_results(city, sql):
     assert set(assessment.batch_scores(lake, source_table="minzheng.HYDJ")["source_table"]) == {"minzheng.HYDJ"}
 
 
-def test_table_and_department_scores_sum_each_checks_latest_measurement(city, sql):
-    _, lake = city
+def test_table_and_department_scores_sum_each_checks_latest_measurement(gated_city, sql):
+    _, lake = gated_city
     state = sql.execute(STATE_SQL).df()
     per_table = state.groupby(["department", "source_table", "code"], as_index=False)[["a", "b"]].sum()
     _expect_same(assessment.table_scores(lake), per_table, ["department", "source_table"])
@@ -139,8 +125,8 @@ def test_table_and_department_scores_sum_each_checks_latest_measurement(city, sq
         assert overall[department] == pytest.approx(mean), department
 
 
-def test_an_indicator_without_evaluated_elements_is_not_evaluated(city, sql):
-    _, lake = city
+def test_an_indicator_without_evaluated_elements_is_not_evaluated(gated_city, sql):
+    _, lake = gated_city
     scores = assessment.batch_scores(lake)
     # 可访问性 has no check yet.
     access = scores[scores["indicator_code"] == "06"]
@@ -166,8 +152,8 @@ def test_an_indicator_without_evaluated_elements_is_not_evaluated(city, sql):
     assert assessment.wide(scored)["综合"].isna().all()
 
 
-def test_weights_apply_to_the_evaluated_indicators_only(city):
-    _, lake = city
+def test_weights_apply_to_the_evaluated_indicators_only(gated_city):
+    _, lake = gated_city
     scores = assessment.department_scores(lake, department="公安局")
     x = scores.set_index("indicator_code")["score"]
     weights = {"01": 3.0, "02": 1.0, "03": 2.0, "04": 1.0, "05": 0.5, "06": 100.0}
@@ -179,8 +165,8 @@ def test_weights_apply_to_the_evaluated_indicators_only(city):
     assert set(assessment.indicator_frame()["weight"]) == {1.0}
 
 
-def test_table_trend_has_a_point_per_batch_and_day_one_changes_it(city, sql):
-    _, lake = city
+def test_table_trend_has_a_point_per_batch_and_day_one_changes_it(gated_city, sql):
+    _, lake = gated_city
     for source_table in ("gongan.CZRK", "minzheng.HYDJ", "zrzy.BDCDJ"):
         trend = assessment.table_trend(lake, source_table)
         batches = sql.execute("SELECT batch_id, max(batch_at) AS batch_time FROM rr WHERE source_table = ? "
@@ -200,8 +186,8 @@ def test_table_trend_has_a_point_per_batch_and_day_one_changes_it(city, sql):
     assert first["综合"] == pytest.approx(first["batch_overall"])
 
 
-def test_department_trend_has_a_point_per_batch_round(city, sql):
-    _, lake = city
+def test_department_trend_has_a_point_per_batch_round(gated_city, sql):
+    _, lake = gated_city
     for department in assessment.departments(lake):
         trend = assessment.department_trend(lake, department)
         tables = sql.execute("SELECT count(DISTINCT source_table) FROM rr WHERE department = ?",
