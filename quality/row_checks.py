@@ -86,7 +86,7 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
     for column, field_name, role in table.mapped_columns():
         by_role[role][field_name] = column
     factorized = {column: pd.factorize(frame[column].astype(object), use_na_sentinel=True) for column, _, _ in mapped}
-    present = {column: _presence(*factorized[column]) for column, _, _ in mapped}
+    present = {column: presence_mask(*factorized[column]) for column, _, _ in mapped}
     if presence is not None:  # shared with the caller's counts (quality.rule_results.Presence)
         presence.update({column: pd.Series(p, index=frame.index) for column, p in present.items()})
     standardised: dict[str, np.ndarray] = {}
@@ -173,8 +173,8 @@ def _judge(field, field_name: str, column: str, raw) -> _Outcome | None:
     return _Outcome(verdict.value if verdict.value is not None else raw, verdict.ok, tuple(errors), tuple(warnings))
 
 
-def _presence(codes: np.ndarray, uniques) -> np.ndarray:
-    """Row by row: the column has a value (not null, not blank)."""
+def presence_mask(codes: np.ndarray, uniques) -> np.ndarray:
+    """Row by row, from a column's ``pd.factorize``: the column has a value (not null, not blank)."""
     return np.append(has_value(uniques), False)[codes]  # the sentinel -1 picks the trailing False
 
 

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from citylake.ingest import governance as gov
 from citylake.quality.checks import Check, finding_kind
-from citylake.quality.row_checks import has_value
+from citylake.quality.row_checks import presence_mask
 from citylake.schemas.standards import standard_field
 from citylake.sources.registry import SourceSystem, SourceTable
 
@@ -46,8 +45,7 @@ class BatchCheck:
 
 def present(series: pd.Series) -> pd.Series:
     """Has a value: not null and not blank text (a blank is as missing as a null)."""
-    codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
-    return pd.Series(np.append(has_value(uniques), False)[codes], index=series.index)  # sentinel -1: False
+    return pd.Series(presence_mask(*pd.factorize(series.astype(object), use_na_sentinel=True)), index=series.index)
 
 
 class Presence(dict):

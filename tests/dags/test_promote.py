@@ -13,6 +13,7 @@ from citylake.quality.cross_source import rules_for
 from citylake.sources.registry import load_registry
 from citylake.synthcity.generate import generate
 from tests.dags.conftest import DAGS
+from tests.ingest.helpers import edited_registry
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +73,8 @@ def test_promotion_sends_every_extracted_row_to_silver_or_quarantine(home):
 
 @pytest.mark.slow
 def test_a_batch_over_its_threshold_fails_its_task_and_is_not_promoted(home, tmp_path, monkeypatch):
-    registry = tmp_path / "registry"
-    registry.mkdir()
-    text = load_registry()["gongan"].path.read_text(encoding="utf-8")
-    (registry / "gongan.yaml").write_text(text.replace("  detect_deletes: true\n",
-                                                       "  detect_deletes: true\n  error_threshold: 0.0\n"),
-                                          encoding="utf-8")
+    registry = edited_registry(tmp_path, "gongan", "  detect_deletes: true\n",
+                               "  detect_deletes: true\n  error_threshold: 0.0\n")
     monkeypatch.setenv("CITYLAKE_SOURCES", str(registry))
     generate(400, 5, [home.sqlite_source_url()], home.truth)
     run_ingest(home)

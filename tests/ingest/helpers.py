@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from citylake.ingest.extract import BatchResult, ingest_table
@@ -27,3 +29,14 @@ def source_count(url, table: str) -> int:
             return conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one()
     finally:
         engine.dispose()
+
+
+def edited_registry(tmp_path: Path, code: str, old: str, new: str) -> Path:
+    """A registry folder holding system ``code``'s YAML with ``old`` replaced by ``new`` (pass it to
+    ``load_registry`` or as ``CITYLAKE_SOURCES``)."""
+    text = load_registry()[code].path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {code}.yaml"
+    folder = tmp_path / "registry"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{code}.yaml").write_text(text.replace(old, new), encoding="utf-8")
+    return folder

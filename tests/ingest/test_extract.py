@@ -13,7 +13,7 @@ from citylake.sources.connections import source_url
 from citylake.sources.registry import load_registry
 from citylake.synthcity.advance import advance
 from citylake.synthcity.generate import generate
-from tests.ingest.helpers import ingest_all, source_count
+from tests.ingest.helpers import edited_registry, ingest_all, source_count
 
 BUSY = """
 events_per_1000_per_day: {births: 5, deaths: 5, moves: 5, marriages: 5, new_enterprises: 3, deregistrations: 2}
@@ -224,25 +224,26 @@ def test_type_change_is_recorded_and_kept_when_lossless_refused_when_not(tmp_pat
         admin.dispose()
 
 
+def _commit_late_change(url: str) -> None:
+    """A long transaction commits after the batch: one enterprise deregistered, stamped an hour
+    before the newest row."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        newest = conn.exec_driver_sql('SELECT MAX("GXSJ") FROM "QYDJ"').scalar_one()
+        conn.exec_driver_sql('UPDATE "QYDJ" SET "DJZT" = \'注销\', "GXSJ" = datetime(?, \'-60 minutes\') '
+                             'WHERE "PRIPID" = (SELECT MIN("PRIPID") FROM "QYDJ")', (newest,))
+    engine.dispose()
+
+
 def test_lookback_catches_rows_committed_late_with_an_older_update_time(city, lake, tmp_path):
-    registry_dir = tmp_path / "registry"
-    registry_dir.mkdir()
-    text = load_registry()["scjg"].path.read_text(encoding="utf-8")
-    (registry_dir / "scjg.yaml").write_text(text.replace("  update_column: GXSJ\n",
-                                                         "  update_column: GXSJ\n  lookback_minutes: 120\n"),
-                                            encoding="utf-8")
+    registry_dir = edited_registry(tmp_path, "scjg", "  update_column: GXSJ\n",
+                                   "  update_column: GXSJ\n  lookback_minutes: 120\n")
     system = load_registry(registry_dir)["scjg"]
     table = system.table("QYDJ")
     assert table.lookback_minutes == 120
     url = source_url(system, city)
     first = ingest_table(system, table, "b1", lake, url)
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        newest = conn.exec_driver_sql('SELECT MAX("GXSJ") FROM "QYDJ"').scalar_one()
-        # A long transaction commits after the batch, stamped an hour before the newest row.
-        conn.exec_driver_sql('UPDATE "QYDJ" SET "DJZT" = \'注销\', "GXSJ" = datetime(?, \'-60 minutes\') '
-                             'WHERE "PRIPID" = (SELECT MIN("PRIPID") FROM "QYDJ")', (newest,))
-    engine.dispose()
+    _commit_late_change(url)
     second = ingest_table(system, table, "b2", lake, url)
     assert (second.rows_written, second.updated, second.inserted) == (1, 1, 0)
     assert second.rows_unchanged > 0  # the re-read rows bronze already held were dropped
@@ -256,12 +257,7 @@ def test_without_lookback_a_late_row_is_not_reread(city, lake):
     table = system.table("QYDJ")
     url = source_url(system, city)
     ingest_table(system, table, "b1", lake, url)
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        newest = conn.exec_driver_sql('SELECT MAX("GXSJ") FROM "QYDJ"').scalar_one()
-        conn.exec_driver_sql('UPDATE "QYDJ" SET "GXSJ" = datetime(?, \'-60 minutes\') '
-                             'WHERE "PRIPID" = (SELECT MIN("PRIPID") FROM "QYDJ")', (newest,))
-    engine.dispose()
+    _commit_late_change(url)
     assert ingest_table(system, table, "b2", lake, url).rows_written == 0
 
 
