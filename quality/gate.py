@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from citylake.ingest import governance as gov
+from citylake.lake.partitions import quoted_identifier, sql_literal
 from citylake.quality.checks import is_row_rule, table_checks
 from citylake.quality.feedback import exemptions, record_findings
 from citylake.quality.row_checks import check_frame
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 
 FINDINGS = pa.list_(pa.struct([("rule", pa.string()), ("message", pa.string()), ("columns", pa.list_(pa.string()))]))
 BRONZE_META = ("_batch_id", "_source", "_extracted_at", "_row_hash", "_op")
+# Bronze's raw text of the cells ingestion could not convert to their column's type
+# (citylake.ingest.extract): the row checks judge it, quarantine keeps it, silver never has it.
+UNCONVERTED = "_unconverted"
 
 
 class GateThresholdError(RuntimeError):
@@ -76,6 +80,15 @@ def table_names(system: SourceSystem, table: SourceTable) -> tuple[str, str, str
 
 def gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: str,
                error_threshold: float | None = None) -> GateResult:
+    """Gate one bronze batch (see the module doc). Holds silver's writer lock from the audited-check
+    to the audit, so two runs gating the same batch at once do it once: the second finds it audited."""
+    silver = table_names(system, table)[1]
+    with lake.lock(silver):
+        return _gate_batch(lake, system, table, bronze_batch_id, error_threshold)
+
+
+def _gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: str,
+                error_threshold: float | None) -> GateResult:
     bronze, silver, quarantine = table_names(system, table)
     gate_id = f"gate:{bronze_batch_id}"
     result = GateResult(gate_id, bronze, silver, quarantine)
@@ -113,8 +126,8 @@ def gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: 
         lake.merge_arrow(silver, _arrow(good, silver_schema(source_schema, table)), keys=[key],
                          metadata={"batch_id": gate_id, "job": "quality_gate"})
     if deleted and lake.exists(silver):
-        quoted = ", ".join("'" + k.replace("'", "''") + "'" for k in deleted)
-        lake.delete(silver, f"{key} IN ({quoted})", metadata={"batch_id": gate_id, "job": "quality_gate"})
+        lake.delete(silver, _keys_predicate(lake.schema(silver).field(key), deleted),
+                    metadata={"batch_id": gate_id, "job": "quality_gate"})
     if len(bad):
         lake.write_arrow(quarantine, _arrow(bad, quarantine_schema(source_schema)), mode="append",
                          schema_mode="merge", metadata={"batch_id": gate_id, "job": "quality_gate"})
@@ -166,7 +179,10 @@ class BronzeBatch:
 
 def read_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: str) -> BronzeBatch:
     bronze = table_names(system, table)[0]
-    rows = lake.read_arrow(bronze, filter=pc.field("_batch_id") == bronze_batch_id).read_all().to_pandas()
+    # Integers with nulls stay Python ints (pandas would make them floats: 20060403.0 is no date),
+    # and a tombstone's null columns must not change the type of anything else in its batch.
+    rows = lake.read_arrow(bronze, filter=pc.field("_batch_id") == bronze_batch_id).read_all().to_pandas(
+        integer_object_nulls=True)
     key = table.primary_key[0]
     deleted = rows.loc[rows["_op"] == "delete", key].astype(str).tolist()
     live = rows[rows["_op"] != "delete"]
@@ -197,6 +213,13 @@ def check_results(lake, system: SourceSystem, table: SourceTable, gate_id: str, 
     return result_rows(system, table, gate_id, checks, counts)
 
 
+def _keys_predicate(key: pa.Field, keys: list[str]) -> str:
+    """``key IN (…)`` for delta-rs, each key (text, as tombstones carry it) as a literal of the key
+    column's own type: an integer key compared with text is an error in DataFusion."""
+    typed = pa.array(keys, pa.string()).cast(key.type).to_pylist()
+    return f"{quoted_identifier(key.name)} IN ({', '.join(sql_literal(k) for k in typed)})"
+
+
 def _typed(frame: pd.DataFrame, table: SourceTable) -> pd.DataFrame:
     """Standardised date fields as dates (validators return ISO text)."""
     out = frame.copy()
@@ -214,7 +237,8 @@ def silver_schema(source: pa.Schema, table: SourceTable) -> pa.Schema:
     """Bronze's source columns, with standardised fields in their standard type, plus warnings."""
     types = {"date": pa.date32(), "string": pa.string()}
     mapped = {c: standard_field(f).type for c, f, _ in table.mapped_columns()}
-    fields = [pa.field(f.name, types.get(mapped.get(f.name), f.type)) if f.name in mapped else f for f in source]
+    fields = [pa.field(f.name, types.get(mapped.get(f.name), f.type)) if f.name in mapped else f for f in source
+              if f.name != UNCONVERTED]
     return pa.schema([*fields, pa.field("_warnings", FINDINGS), pa.field("_batch_id", pa.string())])
 
 
