@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,9 @@ def get_spark(
         settings.update(LOCAL_SPARK_CONF)
     settings.update(conf or {})
 
+    # Python UDFs run in workers that PySpark starts with $PYSPARK_PYTHON, else whatever
+    # ``python3`` is first on the PATH: default to this interpreter (the environment citylake is in).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name).master(master)
     for key, value in settings.items():
         builder = builder.config(key, value)
