@@ -21,6 +21,10 @@ from citylake.schemas.standards import standard_field
 REGISTRY_ENV = "CITYLAKE_SOURCES"
 DEFAULT_REGISTRY = Path(__file__).with_name("systems")
 LOAD_MODES = ("incremental", "snapshot")
+# The lookback of an incremental table without its own: an hour covers the long transactions and
+# clock skew of department systems, and re-reading an hour of changes costs little (they are
+# dropped by their row hash when bronze holds them already).
+DEFAULT_LOOKBACK_MINUTES = 60
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 # "<entity>.<field>" or "<entity>.<field>@<role>" when a table describes several parties (a
 # marriage record's husband and wife): columns of one role are checked against each other.
@@ -40,9 +44,10 @@ class SourceTable:
     update_column: str | None
     detect_deletes: bool
     columns: dict[str, str] = field(default_factory=dict)
-    # Re-read this many minutes before the watermark: rows committed late by long transactions carry
-    # update times older than rows already extracted. Re-read rows that bronze already holds unchanged
-    # are dropped by their row hash.
+    # Re-read this many minutes before the watermark: rows committed late by long transactions (or
+    # stamped by a server whose clock lags) carry update times older than rows already extracted.
+    # Re-read rows that bronze already holds unchanged are dropped by their row hash. Every
+    # incremental table has DEFAULT_LOOKBACK_MINUTES unless its entry says otherwise (0 turns it off).
     lookback_minutes: int = 0
     # The share of a batch's rows with errors above which the batch is not promoted to silver.
     error_threshold: float = 0.2
@@ -146,10 +151,10 @@ def load_system(path: Path) -> SourceSystem:
                 standard_field(match.group(1))
             except KeyError as exc:
                 raise RegistryError(f"{where}: columns.{column}: {exc.args[0]}") from None
-        lookback = entry.get("lookback_minutes", 0)
+        lookback = entry.get("lookback_minutes", DEFAULT_LOOKBACK_MINUTES if load == "incremental" else 0)
         if isinstance(lookback, bool) or not isinstance(lookback, int) or lookback < 0:
             raise RegistryError(f"{where}: lookback_minutes must be a whole number of minutes >= 0")
-        if lookback and load != "incremental":
+        if entry.get("lookback_minutes") and load != "incremental":
             raise RegistryError(f"{where}: lookback_minutes applies to incremental tables only")
         threshold = entry.get("error_threshold", 0.2)
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:

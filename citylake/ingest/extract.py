@@ -2,14 +2,27 @@
 
 Rows stream from the source in bounded chunks through a server-side cursor, become Arrow record
 batches and are appended to ``bronze.<system>_<table>`` in one Delta commit, with metadata
-columns: ``_batch_id``, ``_source``, ``_extracted_at``, ``_row_hash`` and ``_op``
-(insert / update / delete). Bronze holds changes: an incremental table contributes the rows whose
-update column passed the watermark; a snapshot table the rows that are new, changed or gone.
+columns: ``_batch_id``, ``_source``, ``_extracted_at``, ``_row_hash``, ``_op``
+(insert / update / delete) and ``_unconverted`` (the raw text of the row's cells that do not fit
+their column's type, see ``citylake.ingest.convert``). Bronze holds changes: an incremental table
+contributes the rows changed since the watermark; a snapshot table the rows that are new, changed
+or gone.
 
-The order of writes makes reruns safe: bronze commit, then the batch audit, then the watermark.
-A batch already audited is skipped; a batch committed to bronze but not audited (a crash in
-between) is completed from what bronze holds; a batch that died before its commit left nothing
-visible and is simply extracted again.
+The watermark rule (incremental tables): a batch reads the rows whose update time is at or after
+the watermark less the table's lookback (``>=``: rows of the watermark's own second committed after
+the last batch are not skipped), plus every row whose update time is NULL or does not convert (a
+defect the gate reports to the department). Rows bronze already holds unchanged are dropped by
+their row hash, so re-reading costs a read, never a duplicate. Reading the NULL-time rows in every
+batch, rather than in a periodic reconciliation of all keys, keeps their changes as timely as any
+other row's at a cost proportional to those rows (and the department is told to fill them in). The
+watermark only moves on converted, non-NULL update times.
+
+Two writes make a batch, and reruns are safe in every window between them: the bronze commit, then
+the batch audit, which also carries the new watermark (``governance.batch_audit.watermark_after``),
+so there is no third write to lose. A batch already audited is skipped; a batch committed to bronze
+but not audited (a crash in between) is completed from what bronze holds; a batch that died before
+its commit left nothing visible and is simply extracted again. The bronze table's writer lock is held
+from the audited-check to the audit, so two concurrent extractions of a table take turns.
 """
 
 from __future__ import annotations
@@ -30,15 +43,21 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from citylake.ingest import governance as gov
-from citylake.ingest.readers import SourceValueError, read_batches
-from citylake.sources.registry import SourceSystem, SourceTable
+from citylake.ingest.convert import UNCONVERTED
+from citylake.ingest.readers import read_batches
+from citylake.ingest.redact import scrub
+from citylake.lake.errors import LockTimeoutError
+from citylake.sources.registry import DEFAULT_LOOKBACK_MINUTES, SourceSystem, SourceTable
 
 log = logging.getLogger(__name__)
 
-META_COLUMNS = ("_batch_id", "_source", "_extracted_at", "_row_hash", "_op")
+META_COLUMNS = ("_batch_id", "_source", "_extracted_at", "_row_hash", "_op", UNCONVERTED)
 META_SCHEMA = [pa.field("_batch_id", pa.string()), pa.field("_source", pa.string()),
                pa.field("_extracted_at", pa.timestamp("us", tz="UTC")), pa.field("_row_hash", pa.int64()),
-               pa.field("_op", pa.string())]
+               pa.field("_op", pa.string()), pa.field(UNCONVERTED, pa.string())]
+# Re-exported for callers that tune or test the watermark (the registry owns the value).
+__all__ = ["DEFAULT_LOOKBACK_MINUTES", "META_COLUMNS", "BatchResult", "ExtractionError", "SchemaDriftError",
+           "SourceUnavailableError", "ingest_table"]
 CHUNK_ROWS = 50_000
 # Bronze data files of about 32 MiB: the writer holds the file in progress in memory, so this (with
 # the chunk size) is what bounds an extraction's memory, whatever the table's size.
@@ -51,6 +70,11 @@ class SourceUnavailableError(RuntimeError):
 
 class SchemaDriftError(RuntimeError):
     """A source column changed type in a way bronze cannot hold without losing values."""
+
+
+class ExtractionError(RuntimeError):
+    """An unexpected error of an extraction, its message scrubbed of anything that may be a source
+    value (see :func:`citylake.ingest.redact.scrub`)."""
 
 
 @dataclass
@@ -100,10 +124,15 @@ def arrow_type(column: sa.Column) -> pa.DataType:
     return pa.string()
 
 
-def row_hashes(batch: pa.RecordBatch) -> pa.Array:
-    """A 64-bit hash of each row's values (as text; null distinct from empty), for change detection."""
+def row_hashes(batch: pa.RecordBatch, unconverted: pa.Array | None = None) -> pa.Array:
+    """A 64-bit hash of each row's values (as text; null distinct from empty), for change detection.
+
+    The raw text of unconverted cells joins the hash of their rows only, so a change from one bad
+    value to another is seen while every clean row keeps the hash bronze already holds."""
     texts = [pc.fill_null(pc.cast(column, pa.string()), "\x00") for column in batch.columns]
     joined = pc.binary_join_element_wise(*texts, "\x1f") if len(texts) > 1 else texts[0]
+    if unconverted is not None and unconverted.null_count < len(unconverted):
+        joined = pc.coalesce(pc.binary_join_element_wise(joined, unconverted, "\x1e"), joined)
     digests = pd.util.hash_array(joined.to_numpy(zero_copy_only=False))
     return pa.array(digests.view(np.int64))
 
@@ -159,10 +188,11 @@ class _Extraction:
                         d["old_type"], d["new_type"])
         self.columns_json = now_cols
 
-    def batches(self, source: sa.Table, schema: pa.Schema, watermark: str | None, upper: Any = None
-                ) -> Iterator[tuple[pa.RecordBatch, pa.Array]]:
-        """Source batches with their row hashes. PostgreSQL hashes the rows itself (its own process,
-        the other core) as it sends them; elsewhere the hash is computed here."""
+    def batches(self, source: sa.Table, schema: pa.Schema, since: sa.ColumnElement | None
+                ) -> Iterator[tuple[pa.RecordBatch, pa.Array, pa.Array]]:
+        """Source batches with their row hashes and ``_unconverted`` column. PostgreSQL hashes the
+        rows itself (its own process, the other core) as it sends them; elsewhere the hash is
+        computed here."""
         server_hash = self.engine.dialect.name == "postgresql"
         columns = list(source.columns)
         if server_hash:
@@ -172,40 +202,25 @@ class _Extraction:
         else:
             read_schema = schema
         query = sa.select(*columns)
+        if since is not None:
+            query = query.where(since)
         if self.table.load == "incremental":
-            update = source.c[self.table.update_column]
-            if watermark is not None:
-                query = query.where(update > _lower_bound(watermark, update, self.table.lookback_minutes))
-            if upper is not None:
-                query = query.where(update <= upper)
-            query = query.order_by(update, *[source.c[k] for k in self.table.primary_key])
-        for batch in read_batches(self.engine, query, read_schema, self.chunk_rows):
+            query = query.order_by(source.c[self.table.update_column], *[source.c[k] for k in self.table.primary_key])
+        for batch, unconverted in read_batches(self.engine, query, read_schema, self.chunk_rows):
             if server_hash:
-                yield batch.drop_columns(["_row_hash"]), batch.column("_row_hash")
+                yield batch.drop_columns(["_row_hash"]), batch.column("_row_hash"), unconverted
             else:
-                yield batch, row_hashes(batch)
+                yield batch, row_hashes(batch, unconverted), unconverted
 
-    def source_keys(self, source: sa.Table) -> set[str]:
+    def source_keys(self, source: sa.Table, since: sa.ColumnElement | None = None) -> set[str]:
+        """The keys of the source rows (those matching ``since`` when given)."""
         columns = [source.c[k] for k in self.table.primary_key]
         schema = pa.schema([pa.field(c.name, arrow_type(c)) for c in columns])
+        query = sa.select(*columns) if since is None else sa.select(*columns).where(since)
         keys: set[str] = set()
-        for batch in read_batches(self.engine, sa.select(*columns), schema, self.chunk_rows):
+        for batch, _ in read_batches(self.engine, query, schema, self.chunk_rows):
             keys.update(_keys(batch, self.table.primary_key))
         return keys
-
-    def changed_keys(self, source: sa.Table, watermark: str) -> tuple[set[str], Any]:
-        """Keys past the watermark and the newest update time among them (the batch's upper bound)."""
-        update = source.c[self.table.update_column]
-        query = (sa.select(update, *[source.c[k] for k in self.table.primary_key])
-                 .where(update > _lower_bound(watermark, update, self.table.lookback_minutes)))
-        keys, upper = set(), None
-        with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True).execute(query)
-            for part in result.partitions(self.chunk_rows):
-                for row in part:
-                    keys.add(_key_text(tuple(row[1:])))
-                    upper = row[0] if upper is None or row[0] > upper else upper
-        return keys, upper
 
     # -- bronze side ---------------------------------------------------------------------------------
     def bronze_state(self) -> dict[str, tuple[int | None, str]]:
@@ -225,6 +240,9 @@ class _Extraction:
 
     def bronze_latest(self, candidates: set[str]) -> dict[str, tuple[int | None, str]]:
         """Latest (row hash, op) in bronze of the ``candidates`` keys bronze has seen (one filtered scan)."""
+        # A key that did not convert (NULL) matches nothing in bronze: its row goes in as an insert
+        # and the gate quarantines it for its missing key.
+        candidates = {k for k in candidates if k is not None}
         if not candidates or not self.lake.exists(self.bronze):
             return {}
         if len(self.table.primary_key) > 1:
@@ -252,14 +270,34 @@ def _later(a: str, b: str) -> bool:
         return a > b
 
 
-def _lower_bound(watermark: str, column: sa.Column, lookback_minutes: int):
-    """Where a batch starts reading: the watermark, moved back by the table's lookback."""
-    value = _watermark_value(watermark, column)
-    if not lookback_minutes:
+def _since(job: _Extraction, source: sa.Table, watermark: str | None) -> sa.ColumnElement | None:
+    """The rows an incremental batch reads (module doc): from the watermark less the lookback, and
+    those whose update time is NULL or below year 1 (zero dates, and on SQLite text that sorts
+    before any date). ``None``: every row (no watermark yet)."""
+    if watermark is None:
+        return None
+    update = source.c[job.table.update_column]
+    value = _watermark_value(watermark, update)
+    temporal = isinstance(value, datetime | date)
+    if temporal and job.table.lookback_minutes:
+        value = value - timedelta(minutes=job.table.lookback_minutes)
+    elif job.table.lookback_minutes and job.table.lookback_minutes != DEFAULT_LOOKBACK_MINUTES:
+        raise ValueError(f"{job.source}: lookback_minutes needs a date or timestamp update column, "
+                         f"not {update.type}")
+    clauses = [update >= _bound(value, update, job.engine), update.is_(None)]
+    if temporal:
+        floor = datetime(1, 1, 1) if isinstance(value, datetime) else date(1, 1, 1)
+        clauses.append(update < _bound(floor, update, job.engine))
+    return sa.or_(*clauses)
+
+
+def _bound(value, column: sa.Column, engine: sa.Engine):
+    """A bound of the update column. SQLite compares its date-time text as text, and SQLAlchemy would
+    bind '…:30.000000', which sorts after a stored '…:30': the bound is the whole second as text."""
+    if engine.dialect.name != "sqlite" or not isinstance(value, datetime | date):
         return value
-    if not isinstance(value, datetime | date):
-        raise ValueError(f"lookback_minutes needs a date or timestamp update column, not {column.type}")
-    return value - timedelta(minutes=lookback_minutes)
+    text = value.isoformat(sep=" ", timespec="seconds") if isinstance(value, datetime) else value.isoformat()
+    return sa.literal(text, sa.String())
 
 
 def _watermark_value(text: str, column: sa.Column):
@@ -274,57 +312,72 @@ def _watermark_value(text: str, column: sa.Column):
 
 def ingest_table(system: SourceSystem, table: SourceTable, batch_id: str, lake, url: sa.URL | str,
                  chunk_rows: int = CHUNK_ROWS) -> BatchResult:
-    """Extract ``table`` of ``system`` into bronze as batch ``batch_id`` (idempotent: see the module doc)."""
+    """Extract ``table`` of ``system`` into bronze as batch ``batch_id`` (idempotent: see the module doc).
+
+    Errors name the table and column, never a source value: an unexpected one is raised as
+    :class:`ExtractionError` with its message scrubbed."""
     started = time.perf_counter()
     url = sa.make_url(url)
+    source_name = f"{system.code}.{table.name}"
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
         # Connecting would create an empty database file instead of failing.
-        raise SourceUnavailableError(f"{system.code}.{table.name}: SQLite source {url.database} does not exist")
+        raise SourceUnavailableError(f"{source_name}: SQLite source {url.database} does not exist")
     # hide_parameters: a failing statement's bound values (watermarks, keys) stay out of messages.
     engine = sa.create_engine(url, hide_parameters=True)
-    job = _Extraction(system, table, batch_id, lake, engine, chunk_rows)
     try:
-        done = gov.audited_batch(lake, batch_id, job.bronze)
-        if done is not None:
-            log.info("%s: batch %s already in %s (version %s); nothing to do", job.source, batch_id, job.bronze,
-                     done["target_version"])
-            return _from_audit(job, done)
-        if _committed_to_bronze(lake, job.bronze, batch_id):
-            return _complete_from_bronze(job, started)
-        # A batch of another id that died between its bronze commit and its audit is completed
-        # first: otherwise this batch would take its rows for unchanged and lose its count.
-        for orphan in _unaudited_batches(lake, job.bronze):
-            _complete_from_bronze(_Extraction(system, table, orphan, lake, engine, chunk_rows), started)
-        try:
-            source = job.reflect()
-        except sa.exc.OperationalError as exc:
-            raise SourceUnavailableError(f"{job.source}: cannot reach the source database "
-                                         f"({type(exc.orig).__name__})") from None
-        read_schema = job.schema(source)
-        job.check_drift(source, read_schema)
-        schema = _bronze_types(lake, job.bronze, read_schema)
-        watermark = gov.last_watermark(lake, system.code, table.name) if table.load == "incremental" else None
-        job.result.watermark_before = watermark
-        plan = _plan(job, source, watermark)
-        job.live_after = plan.source_rows
-        reader = pa.RecordBatchReader.from_batches(schema, _guarded(job, _batches(job, source, read_schema, schema,
-                                                                                  watermark, plan)))
-        try:
-            version = lake.write_arrow(job.bronze, reader, mode="append", schema_mode="merge",
-                                       metadata={"batch_id": batch_id, "job": "ingest", "source": job.source},
-                                       target_file_size=BRONZE_FILE_BYTES)
-        except Exception:
-            # delta-rs wraps an error raised inside the stream in its own; raise the original.
-            if isinstance(job.error, SourceValueError):
-                raise SourceValueError(f"{job.source}: {job.error}") from None
-            if job.error is not None:
-                raise job.error from None
-            raise
-        job.result.bronze_version = version
-        _record(job, started)
-        return job.result
+        job = _Extraction(system, table, batch_id, lake, engine, chunk_rows)
+        # Held from the audited-check to the audit: a concurrent extraction of the table waits, then
+        # finds the batch audited (the same batch) or plans from what this one wrote (another).
+        with lake.lock(job.bronze):
+            return _ingest(job, started)
+    except (SourceUnavailableError, SchemaDriftError, LockTimeoutError):
+        raise
+    except Exception as exc:
+        raise ExtractionError(f"{source_name}: {type(exc).__name__}: {scrub(str(exc))}") from None
     finally:
         engine.dispose()
+
+
+def _ingest(job: _Extraction, started: float) -> BatchResult:
+    system, table, batch_id, lake = job.system, job.table, job.batch_id, job.lake
+    done = gov.audited_batch(lake, batch_id, job.bronze)
+    if done is not None:
+        log.info("%s: batch %s already in %s (version %s); nothing to do", job.source, batch_id, job.bronze,
+                 done["target_version"])
+        return _from_audit(job, done)
+    if _committed_to_bronze(lake, job.bronze, batch_id):
+        return _complete_from_bronze(job, started)
+    # A batch of another id that died between its bronze commit and its audit is completed
+    # first: otherwise this batch would take its rows for unchanged and lose its count.
+    for orphan in _unaudited_batches(lake, job.bronze):
+        _complete_from_bronze(_Extraction(system, table, orphan, lake, job.engine, job.chunk_rows), started)
+    try:
+        source = job.reflect()
+    except sa.exc.OperationalError as exc:
+        raise SourceUnavailableError(f"{job.source}: cannot reach the source database "
+                                     f"({type(exc.orig).__name__})") from None
+    read_schema = job.schema(source)
+    job.check_drift(source, read_schema)
+    schema = _bronze_types(lake, job.bronze, read_schema)
+    watermark = gov.last_watermark(lake, system.code, table.name) if table.load == "incremental" else None
+    job.result.watermark_before = watermark
+    since = _since(job, source, watermark) if table.load == "incremental" else None
+    plan = _plan(job, source, since)
+    job.live_after = plan.source_rows
+    reader = pa.RecordBatchReader.from_batches(schema, _guarded(job, _batches(job, source, read_schema, schema,
+                                                                              watermark, since, plan)))
+    try:
+        version = lake.write_arrow(job.bronze, reader, mode="append", schema_mode="merge",
+                                   metadata={"batch_id": batch_id, "job": "ingest", "source": job.source},
+                                   target_file_size=BRONZE_FILE_BYTES)
+    except Exception:
+        # delta-rs wraps an error raised inside the stream in its own; raise the original.
+        if job.error is not None:
+            raise job.error from None
+        raise
+    job.result.bronze_version = version
+    _record(job, started)
+    return job.result
 
 
 @dataclass
@@ -334,25 +387,23 @@ class _Plan:
 
     known: dict[str, tuple[int | None, str]]
     previous: dict[str, tuple[int | None, str]]
-    upper: Any
     gone: list[str]
-    # Incremental batch whose plan found no row past the watermark: read nothing (an unbounded read
-    # would take rows changed after the plan for inserts).
-    nothing_new: bool = False
+    # Incremental batch on an existing bronze table: the keys the plan saw changed. The read keeps
+    # only their rows; a row that arrived between the plan and the read waits for the next batch
+    # (its state in bronze was not looked up, so its op could be wrong).
+    candidates: set[str] | None = None
     # The source's row count when the plan counted or scanned it (the live rows after the batch).
     source_rows: int | None = None
 
 
-def _plan(job: _Extraction, source: sa.Table, watermark: str | None) -> _Plan:
+def _plan(job: _Extraction, source: sa.Table, since: sa.ColumnElement | None) -> _Plan:
     t = job.table
     exists = job.lake.exists(job.bronze)
     known: dict[str, tuple[int | None, str]] = {}
-    upper, changed = None, set()
-    nothing_new = False
-    if t.load == "incremental" and watermark is not None and exists:
-        changed, upper = job.changed_keys(source, watermark)
-        known = job.bronze_latest(changed)
-        nothing_new = not changed
+    candidates = None
+    if t.load == "incremental" and exists:
+        candidates = job.source_keys(source, since)
+        known = job.bronze_latest(candidates)
     previous: dict[str, tuple[int | None, str]] = {}
     gone: list[str] = []
     source_rows = None
@@ -360,15 +411,14 @@ def _plan(job: _Extraction, source: sa.Table, watermark: str | None) -> _Plan:
         previous = job.bronze_state()
     if exists and t.detect_deletes:
         source_rows = _source_count(job, source)
-        if t.load == "snapshot" or _deletes_possible(job, source_rows, changed, known):
+        if t.load == "snapshot" or _deletes_possible(job, source_rows, candidates or set(), known):
             previous = previous or job.bronze_state()
             alive = {k for k, (_, op) in previous.items() if op != "delete"}
             keys = job.source_keys(source)
             gone = sorted(alive - keys)
             source_rows = len(keys)
     job.live_before = _live_rows(job)
-    return _Plan(known=known, previous=previous, upper=upper, gone=gone, nothing_new=nothing_new,
-                 source_rows=source_rows)
+    return _Plan(known=known, previous=previous, gone=gone, candidates=candidates, source_rows=source_rows)
 
 
 def _live_rows(job: _Extraction) -> int | None:
@@ -434,37 +484,41 @@ def _conform(job: _Extraction, batch: pa.RecordBatch, schema: pa.Schema) -> pa.R
 
 
 def _batches(job: _Extraction, source: sa.Table, read_schema: pa.Schema, schema: pa.Schema, watermark: str | None,
-             plan: _Plan) -> Iterator[pa.RecordBatch]:
+             since: sa.ColumnElement | None, plan: _Plan) -> Iterator[pa.RecordBatch]:
     t = job.table
     source_schema = pa.schema([f for f in read_schema if f.name not in META_COLUMNS])
     bronze_schema = pa.schema([f for f in schema if f.name not in META_COLUMNS])
     incremental = t.load == "incremental"
     latest = watermark
-    batches = iter(()) if plan.nothing_new else job.batches(source, source_schema, watermark, plan.upper)
-    for batch, hashes in batches:
-        job.result.rows_read += batch.num_rows
+    # The oldest update time among rows left for the next batch: the watermark must not pass it.
+    ceiling = None
+    batches = iter(()) if plan.candidates == set() else job.batches(source, source_schema, since)
+    for batch, hashes, unconverted in batches:
+        keys = _keys(batch, t.primary_key)
         if incremental:
+            if plan.candidates is not None:
+                planned = [i for i, k in enumerate(keys) if k in plan.candidates]
+                if len(planned) < batch.num_rows:
+                    late = pc.min(batch.filter(pc.invert(_mask(planned, batch.num_rows))).column(t.update_column))
+                    ceiling = _earliest(ceiling, _text(late.as_py()))
+                    batch, hashes, unconverted = _take(planned, batch, hashes, unconverted)
+                    keys = [keys[i] for i in planned]
+            job.result.rows_read += batch.num_rows
             if batch.num_rows:
-                last = pc.max(batch.column(t.update_column)).as_py()
-                text = last.isoformat() if hasattr(last, "isoformat") else str(last)
-                latest = text if latest is None or _later(text, latest) else latest
-            if plan.known:
-                # Rows bronze already holds unchanged (re-read by the lookback, or re-extracted) are dropped.
-                ops, keep = [], []
-                for i, (k, h) in enumerate(zip(_keys(batch, t.primary_key), hashes.to_pylist(), strict=True)):
-                    before = plan.known.get(k)
-                    if before is not None and before[1] != "delete" and before[0] == h:
-                        continue
-                    ops.append("insert" if before is None or before[1] == "delete" else "update")
-                    keep.append(i)
-                job.result.rows_unchanged += batch.num_rows - len(keep)
-                if len(keep) < batch.num_rows:
-                    batch, hashes = batch.take(pa.array(keep, pa.int64())), hashes.take(pa.array(keep, pa.int64()))
-            else:
-                ops = ["insert"] * batch.num_rows
-        else:
+                latest = _latest(latest, _text(pc.max(batch.column(t.update_column)).as_py()))
+            # Rows bronze already holds unchanged (re-read by the lookback, the watermark's own second
+            # or a NULL update time) are dropped.
             ops, keep = [], []
-            for i, (k, h) in enumerate(zip(_keys(batch, t.primary_key), hashes.to_pylist(), strict=True)):
+            for i, (k, h) in enumerate(zip(keys, hashes.to_pylist(), strict=True)):
+                before = plan.known.get(k)
+                if before is not None and before[1] != "delete" and before[0] == h:
+                    continue
+                ops.append("insert" if before is None or before[1] == "delete" else "update")
+                keep.append(i)
+        else:
+            job.result.rows_read += batch.num_rows
+            ops, keep = [], []
+            for i, (k, h) in enumerate(zip(keys, hashes.to_pylist(), strict=True)):
                 before = plan.previous.get(k)
                 if before is None or before[1] == "delete":
                     ops.append("insert")
@@ -472,20 +526,49 @@ def _batches(job: _Extraction, source: sa.Table, read_schema: pa.Schema, schema:
                 elif before[0] != h:
                     ops.append("update")
                     keep.append(i)
-            job.result.rows_unchanged += batch.num_rows - len(keep)
-            batch, hashes = batch.take(pa.array(keep, pa.int64())), hashes.take(pa.array(keep, pa.int64()))
+        job.result.rows_unchanged += batch.num_rows - len(keep)
+        if len(keep) < batch.num_rows:
+            batch, hashes, unconverted = _take(keep, batch, hashes, unconverted)
         if batch.num_rows:
-            yield _record_batch(job, schema, _conform(job, batch, bronze_schema), hashes, ops)
-    job.result.watermark_after = latest
+            yield _record_batch(job, schema, _conform(job, batch, bronze_schema), hashes, ops, unconverted)
+    job.result.watermark_after = latest if ceiling is None or latest is None or _later(ceiling, latest) \
+        else ceiling
     if plan.gone:
         yield _tombstones(job, schema, bronze_schema, plan.gone)
 
 
+def _mask(positions: list[int], n: int) -> pa.Array:
+    mask = np.zeros(n, dtype=bool)
+    mask[positions] = True
+    return pa.array(mask)
+
+
+def _take(positions: list[int], *arrays):
+    index = pa.array(positions, pa.int64())
+    return tuple(a.take(index) for a in arrays)
+
+
+def _text(value) -> str | None:
+    """An update time as watermark text (ISO for dates and times); ``None`` for NULL."""
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _latest(a: str | None, b: str | None) -> str | None:
+    return a if b is None else b if a is None else (b if _later(b, a) else a)
+
+
+def _earliest(a: str | None, b: str | None) -> str | None:
+    return a if b is None else b if a is None else (a if _later(b, a) else b)
+
+
 def _record_batch(job: _Extraction, schema: pa.Schema, batch: pa.RecordBatch, hashes: pa.Array,
-                  ops: list[str]) -> pa.RecordBatch:
+                  ops: list[str], unconverted: pa.Array) -> pa.RecordBatch:
     n = batch.num_rows
     arrays = [*batch.columns, pa.array([job.batch_id] * n, pa.string()), pa.array([job.source] * n, pa.string()),
-              pa.array([job.extracted_at] * n, type=pa.timestamp("us", tz="UTC")), hashes, pa.array(ops, pa.string())]
+              pa.array([job.extracted_at] * n, type=pa.timestamp("us", tz="UTC")), hashes, pa.array(ops, pa.string()),
+              unconverted]
     job.result.rows_written += n
     job.result.inserted += ops.count("insert")
     job.result.updated += ops.count("update")
@@ -503,7 +586,8 @@ def _tombstones(job: _Extraction, schema: pa.Schema, source_schema: pa.Schema, k
         else:
             arrays.append(pa.nulls(len(keys), column.type))
     batch = pa.RecordBatch.from_arrays(arrays, schema=source_schema)
-    out = _record_batch(job, schema, batch, pa.nulls(len(keys), pa.int64()), ["delete"] * len(keys))
+    out = _record_batch(job, schema, batch, pa.nulls(len(keys), pa.int64()), ["delete"] * len(keys),
+                        pa.nulls(len(keys), pa.string()))
     job.result.deleted += len(keys)
     return out
 
@@ -534,11 +618,6 @@ def _audit(job: _Extraction, at: datetime) -> None:
         "watermark_before": r.watermark_before,
         "watermark_after": r.watermark_after, "target_version": r.bronze_version,
         "started_at": job.extracted_at, "committed_at": at}])
-    if job.table.load == "incremental" and r.watermark_after and r.watermark_after != r.watermark_before:
-        gov.append(job.lake, gov.WATERMARK, [{"system": r.system, "source_table": r.source_table,
-                                              "update_column": job.table.update_column,
-                                              "value": r.watermark_after, "batch_id": r.batch_id,
-                                              "committed_at": at}])
 
 
 def _json(value) -> str:
@@ -579,11 +658,7 @@ def _complete_from_bronze(job: _Extraction, started: float) -> BatchResult:
     r.watermark_before = gov.last_watermark(job.lake, job.system.code, job.table.name)
     r.watermark_after = r.watermark_before
     if job.table.update_column and rows.num_rows:
-        last = pc.max(rows.column(job.table.update_column)).as_py()
-        if last is not None:
-            text = last.isoformat() if hasattr(last, "isoformat") else str(last)
-            if r.watermark_before is None or _later(text, r.watermark_before):
-                r.watermark_after = text
+        r.watermark_after = _latest(r.watermark_before, _text(pc.max(rows.column(job.table.update_column)).as_py()))
     r.bronze_version = job.lake.version(job.bronze)
     job.extracted_at = rows.column("_extracted_at")[0].as_py() if rows.num_rows else job.extracted_at
     log.warning("%s: batch %s was committed to bronze but not audited; audited it now", job.source, job.batch_id)

@@ -1,7 +1,9 @@
-"""The governance tables ingestion writes: batch audit, watermarks, source schemas and schema drift.
+"""The governance tables ingestion writes: batch audit, source schemas and schema drift.
 
 They are small Delta tables in the ``governance`` layer, appended to after each bronze commit and
-read whole (a row per batch and table).
+read whole (a row per batch and table). A table's watermark is its latest extraction audit's
+``watermark_after``: the audit and the watermark are one commit, so no crash can keep one without
+the other.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import Any
 import pyarrow as pa
 
 BATCH_AUDIT = "governance.batch_audit"
-WATERMARK = "governance.watermark"
 SOURCE_SCHEMA = "governance.source_schema"
 SCHEMA_DRIFT = "governance.schema_drift"
 
@@ -27,10 +28,6 @@ SCHEMAS = {
         ("updated", pa.int64()), ("deleted", pa.int64()), ("live_rows", pa.int64()), ("watermark_before", pa.string()),
         ("watermark_after", pa.string()), ("target_version", pa.int64()), ("started_at", _TS),
         ("committed_at", _TS),
-    ]),
-    WATERMARK: pa.schema([
-        ("system", pa.string()), ("source_table", pa.string()), ("update_column", pa.string()),
-        ("value", pa.string()), ("batch_id", pa.string()), ("committed_at", _TS),
     ]),
     SOURCE_SCHEMA: pa.schema([
         ("system", pa.string()), ("source_table", pa.string()), ("columns_json", pa.string()),
@@ -71,8 +68,11 @@ def last_batch(lake, target_table: str) -> dict[str, Any] | None:
 
 
 def last_watermark(lake, system: str, source_table: str) -> str | None:
-    rows = read(lake, WATERMARK, system=system, source_table=source_table)
-    return max(rows, key=lambda r: r["committed_at"])["value"] if rows else None
+    """The watermark of an incremental table: ``watermark_after`` of its latest extraction audit that
+    has one (a batch may move it back, to a row it left for the next batch)."""
+    rows = [r for r in read(lake, BATCH_AUDIT, stage="extract", system=system, source_table=source_table)
+            if r["watermark_after"] is not None]
+    return max(rows, key=lambda r: r["committed_at"])["watermark_after"] if rows else None
 
 
 def last_source_columns(lake, system: str, source_table: str) -> dict[str, str] | None:

@@ -4,6 +4,10 @@ PostgreSQL goes through ADBC (``adbc-driver-postgresql``: the binary COPY protoc
 Arrow, several times faster than row-by-row drivers); other databases through SQLAlchemy with a
 server-side cursor, converted column by column. Either way the batches have the source table's
 Arrow schema, and memory holds one chunk at a time.
+
+Values are read raw (no SQLAlchemy result processing; SQLite text as undecoded bytes) and typed by
+``citylake.ingest.convert``: a value that does not fit its column never fails the read, it comes
+back NULL with its raw text in the chunk's ``_unconverted`` column.
 """
 
 from __future__ import annotations
@@ -11,14 +15,18 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from datetime import date, datetime
-from decimal import Decimal
+from contextlib import contextmanager
 
 import pyarrow as pa
 import sqlalchemy as sa
 
+from citylake.ingest.convert import convert_array, convert_values, unconverted_column
 
-def read_batches(engine: sa.Engine, query: sa.Select, schema: pa.Schema, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+Chunk = tuple[pa.RecordBatch, pa.Array]
+
+
+def read_batches(engine: sa.Engine, query: sa.Select, schema: pa.Schema, chunk_rows: int) -> Iterator[Chunk]:
+    """The query's rows as (record batch of ``schema``, its ``_unconverted`` column) chunks."""
     if engine.dialect.name == "postgresql":
         yield from prefetched(_postgres_adbc(engine, query, schema, chunk_rows))
     else:
@@ -28,7 +36,7 @@ def read_batches(engine: sa.Engine, query: sa.Select, schema: pa.Schema, chunk_r
 _DONE = object()
 
 
-def prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+def prefetched(batches: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
     """Read the next batches in a thread while the caller works on this one (the driver releases the
     GIL while it waits on the network), holding at most ``depth`` batches in memory."""
     slots: queue.Queue = queue.Queue(maxsize=depth)
@@ -63,28 +71,39 @@ def prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa
                 worker.join(timeout=0.05)
 
 
-def _sqlalchemy(engine: sa.Engine, query: sa.Select, schema: pa.Schema, chunk_rows: int) -> Iterator[pa.RecordBatch]:
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(query)
+def _sqlalchemy(engine: sa.Engine, query: sa.Select, schema: pa.Schema, chunk_rows: int) -> Iterator[Chunk]:
+    # The driver's own values: SQLAlchemy's result processors raise on a value that does not fit
+    # (a SQLite DATETIME holding 'not a date') and would fail the whole read.
+    raw = query.with_only_columns(*[sa.type_coerce(c, sa.types.NullType()).label(c.name)
+                                    for c in query.selected_columns])
+    with engine.connect() as conn, _undecoded_text(conn):
+        result = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(raw)
         for part in result.partitions(chunk_rows):
             columns = list(zip(*part, strict=True))
-            yield pa.RecordBatch.from_arrays([_column(list(c), f) for c, f in zip(columns, schema, strict=True)],
-                                             schema=schema)
+            arrays, failures = [], {}
+            for values, field in zip(columns, schema, strict=True):
+                array, failures[field.name] = convert_values(list(values), field.type)
+                arrays.append(array)
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema), unconverted_column(failures, len(part))
 
 
-class SourceValueError(ValueError):
-    """A source value that does not fit its column's type. Names the column, never the value."""
-
-
-def _column(values: list, field: pa.Field) -> pa.Array:
+@contextmanager
+def _undecoded_text(conn: sa.Connection) -> Iterator[None]:
+    """SQLite text as bytes for the duration of a read: the sqlite3 module raises on text that is not
+    UTF-8 (quoting it in the message) and stops the read; Arrow validates the bytes instead."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    dbapi = conn.connection.dbapi_connection
+    before = dbapi.text_factory
+    dbapi.text_factory = bytes
     try:
-        return convert(values, field.type)
-    except (pa.ArrowException, ValueError, TypeError, ArithmeticError) as exc:
-        raise SourceValueError(f"column {field.name}: a value does not fit {field.type} "
-                               f"({type(exc).__name__}; the value is withheld, it may be personal data)") from None
+        yield
+    finally:
+        dbapi.text_factory = before
 
 
-def _postgres_adbc(engine: sa.Engine, query: sa.Select, schema: pa.Schema, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+def _postgres_adbc(engine: sa.Engine, query: sa.Select, schema: pa.Schema, chunk_rows: int) -> Iterator[Chunk]:
     import adbc_driver_postgresql.dbapi as adbc
 
     sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
@@ -96,28 +115,11 @@ def _postgres_adbc(engine: sa.Engine, query: sa.Select, schema: pa.Schema, chunk
                 yield _cast(batch.slice(start, chunk_rows), schema)
 
 
-def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """ADBC's types to the source table's: NUMERIC arrives as text, integers may be narrower."""
-    arrays = []
+def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> Chunk:
+    """ADBC's types to the source table's: NUMERIC arrives as text (``'NaN'`` included), integers may
+    be narrower."""
+    arrays, failures = [], {}
     for field, column in zip(schema, batch.columns, strict=True):
-        try:
-            arrays.append(column if column.type == field.type else column.cast(field.type))
-        except pa.ArrowException as exc:
-            raise SourceValueError(f"column {field.name}: a value does not fit {field.type} "
-                                   f"({type(exc).__name__}; the value is withheld)") from None
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-def convert(values: list, type_: pa.DataType) -> pa.Array:
-    """Python values from a DB-API driver to an Arrow array of ``type_``."""
-    if pa.types.is_decimal(type_):
-        quantum = Decimal(1).scaleb(-type_.scale)
-        values = [None if v is None else (v if isinstance(v, Decimal) else Decimal(str(v))).quantize(quantum)
-                  for v in values]
-    elif pa.types.is_string(type_):
-        if not all(v is None or isinstance(v, str) for v in values):
-            values = [None if v is None else v if isinstance(v, str) else str(v) for v in values]
-    elif pa.types.is_date32(type_):
-        values = [None if v is None else v.date() if isinstance(v, datetime) else v if isinstance(v, date)
-                  else date.fromisoformat(str(v)) for v in values]
-    return pa.array(values, type=type_)
+        array, failures[field.name] = convert_array(column, field.type)
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema), unconverted_column(failures, batch.num_rows)

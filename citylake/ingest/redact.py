@@ -1,0 +1,25 @@
+"""Scrubbing error messages that may quote source values (personal data must not reach logs).
+
+Extraction's own errors name the table and column and never a value. An unexpected error from a
+driver or library can quote one (``invalid input syntax … "370102199001011234"``), and its message
+travels to the Airflow task log, ``result.json`` and the console. Before it leaves
+``citylake.ingest.extract`` its message is scrubbed: quoted text, runs of digits long enough to be
+an ID, mobile or account number, and Chinese text (names, addresses) are withheld.
+"""
+
+from __future__ import annotations
+
+import re
+
+WITHHELD = "<withheld>"
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`")
+# Six or more digits (with an ID's final X, and the separators people type inside numbers).
+_NUMBER = re.compile(r"\d[\d\s\-+]{4,}[\dXx]")
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
+
+
+def scrub(message: str) -> str:
+    """``message`` with anything that may be a source value replaced by ``<withheld>``."""
+    for pattern in (_QUOTED, _NUMBER, _HAN):
+        message = pattern.sub(WITHHELD, message)
+    return message
