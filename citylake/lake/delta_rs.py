@@ -12,7 +12,11 @@ Guarantees of every write method:
 * a write that fails before its commit leaves the previous version as it was; the files it had
   already written are referenced by no log entry and so invisible, and :meth:`DeltaRsLake.vacuum`
   removes them;
-* ``metadata`` (batch id, job name …) is stored in the commit info and shown by :meth:`history`.
+* ``metadata`` (batch id, job name …) is stored in the commit info and shown by :meth:`history`;
+* with a stats policy (:mod:`citylake.lake.stats`; :func:`citylake.lake.open_lake` wires the
+  project's, :mod:`citylake.privacy`), only the columns it allows get min/max statistics in the
+  log: a new table is created with the policy's properties, an existing one gets them (one
+  property commit) before its next write whenever they differ.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from citylake.lake.partitions import (
     partitions_predicate,
     quoted_identifier,
 )
+from citylake.lake.stats import StatsPolicy, properties_differ, stats_properties
 from citylake.lake.storage import filesystem_at, is_local_uri
 from citylake.lake.table_schema import arrow_schema_of, check_same_columns, spark_to_arrow_schema
 from citylake.settings import Home
@@ -87,7 +92,8 @@ class DeltaRsLake:
 
     ``root`` is a local folder (default :func:`default_lake_root`) or an object-store URI
     (``s3://…``) with delta-rs ``storage_options``. Writer locks only exist for local roots;
-    on object storage delta-rs' own conditional commits serialise writers.
+    on object storage delta-rs' own conditional commits serialise writers. ``stats_policy``
+    chooses the columns with statistics (None: Delta's default, every one of the first 32).
     """
 
     backend = "delta-rs"
@@ -97,6 +103,7 @@ class DeltaRsLake:
         root: str | os.PathLike[str] | None = None,
         storage_options: Mapping[str, str] | None = None,
         lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT_SECONDS,
+        stats_policy: StatsPolicy | None = None,
     ) -> None:
         root = str(root) if root is not None else default_lake_root()
         if is_local_uri(root):
@@ -104,6 +111,7 @@ class DeltaRsLake:
         self.root: str = root.rstrip("/")
         self.storage_options: dict[str, str] | None = dict(storage_options) if storage_options else None
         self.lock_timeout = lock_timeout
+        self.stats_policy = stats_policy
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(root={self.root!r})"
@@ -252,6 +260,10 @@ class DeltaRsLake:
             data = pa.Table.from_batches([data])
         uri = self.table_uri(table)
         with self.lock(table):
+            existing = self._delta_table_or_none(table)
+            properties = self._stats_properties(table, data.schema, existing)
+            if existing is not None:
+                self._apply_properties(existing, properties)
             try:
                 write_deltalake(
                     uri,
@@ -263,6 +275,7 @@ class DeltaRsLake:
                     storage_options=self.storage_options,
                     commit_properties=_commit_properties(metadata),
                     target_file_size=target_file_size,
+                    configuration=properties if existing is None else None,
                 )
             except DeltaSchemaMismatch as error:
                 raise SchemaMismatchError(f"cannot write to {table}: {error}") from error
@@ -305,6 +318,7 @@ class DeltaRsLake:
         name = TableName.parse(table)
         with self.lock(name):
             delta = self._delta_table_or_none(name)
+            properties = self._stats_properties(name, source.schema, delta)
             if delta is None:
                 write_deltalake(
                     self.table_uri(name),
@@ -313,6 +327,7 @@ class DeltaRsLake:
                     partition_by=list(partition_by) if partition_by else None,
                     storage_options=self.storage_options,
                     commit_properties=_commit_properties(metadata),
+                    configuration=properties,
                 )
                 metrics: dict[str, Any] = {
                     "num_source_rows": source.num_rows,
@@ -320,6 +335,7 @@ class DeltaRsLake:
                     "num_target_rows_inserted": source.num_rows,
                 }
             else:
+                delta = self._apply_properties(delta, properties)
                 current = arrow_schema_of(delta)
                 added = [f for f in source.schema if f.name not in current.names] if schema_mode == "merge" else []
                 if added and delta.metadata().partition_columns:
@@ -406,7 +422,10 @@ class DeltaRsLake:
     ) -> dict[str, Any]:
         """Delete the rows matching a delta-rs SQL ``predicate``; returns delta-rs' metrics."""
         with self.lock(table):
-            return self.delta_table(table).delete(predicate, commit_properties=_commit_properties(metadata))
+            delta = self.delta_table(table)
+            # delete rewrites the files holding matching rows: their statistics follow the policy too.
+            delta = self._apply_properties(delta, self._stats_properties(table, arrow_schema_of(delta), delta))
+            return delta.delete(predicate, commit_properties=_commit_properties(metadata))
 
     def vacuum(
         self,
@@ -469,7 +488,7 @@ class DeltaRsLake:
         partition_by = self._check_spark_write(name, existing, arrow_schema, partition_by)
         filters = overwrite_filters(name, partition_by, partitions) if partitions is not None else None
 
-        actions, folder = self._stage(df, name, partition_by)
+        actions, folder = self._stage(df, name, partition_by, arrow_schema, existing)
         try:
             if filters:
                 check_actions_inside(name, actions, filters)
@@ -512,7 +531,7 @@ class DeltaRsLake:
             target = self._delta_table_or_none(name)
             partition_by = self._check_spark_write(name, target, arrow_schema, partition_by)
             if target is None:
-                actions, folder = self._stage(df, name, partition_by)
+                actions, folder = self._stage(df, name, partition_by, arrow_schema, None)
                 try:
                     self._commit_files(name, None, actions, "append", arrow_schema, partition_by, None, metadata)
                 except BaseException:
@@ -530,7 +549,7 @@ class DeltaRsLake:
             merged = current.join(df.select(*keys), on=list(keys), how="left_anti").unionByName(
                 df.select(*current.columns)
             )
-            actions, folder = self._stage(merged, name, partition_by)
+            actions, folder = self._stage(merged, name, partition_by, arrow_schema, target)
             try:
                 # The lock keeps other citylake writers out; this catches writers that ignore it.
                 latest = self.version(name)
@@ -573,15 +592,48 @@ class DeltaRsLake:
         spark_files.check_partition_types(str(table), arrow_schema, columns)
         return columns
 
+    def _stats_columns(self, table: TableRef, schema: pa.Schema, existing: DeltaTable | None) -> list[str] | None:
+        """Columns the stats policy allows statistics for, judged on ``schema`` plus the table's
+        other columns (None: no policy, Delta's default)."""
+        if self.stats_policy is None:
+            return None
+        if existing is not None:
+            current = arrow_schema_of(existing)
+            schema = pa.schema([*current, *(f for f in schema if f.name not in current.names)])
+        columns = self.stats_policy(TableName.parse(table), schema)
+        return None if columns is None else list(columns)
+
+    def _stats_properties(
+        self, table: TableRef, schema: pa.Schema, existing: DeltaTable | None
+    ) -> dict[str, str] | None:
+        """The table properties that apply the stats policy (None: no policy)."""
+        columns = self._stats_columns(table, schema, existing)
+        return None if columns is None else stats_properties(columns)
+
+    @staticmethod
+    def _apply_properties(delta: DeltaTable, properties: dict[str, str] | None) -> DeltaTable:
+        """Set the stats properties on an existing table if it lacks them; call with the writer lock held."""
+        if properties and properties_differ(delta.metadata().configuration, properties):
+            delta.alter.set_table_properties(
+                properties, commit_properties=_commit_properties({"job": "stats policy"})
+            )
+            delta.update_incremental()
+        return delta
+
     def _stage(
-        self, df: DataFrame, table: TableName, partition_by: Sequence[str]
+        self, df: DataFrame, table: TableName, partition_by: Sequence[str], arrow_schema: pa.Schema,
+        existing: DeltaTable | None,
     ) -> tuple[list[AddAction], str]:
-        """Run the Spark job writing ``df`` into a new staging folder; return its add actions."""
+        """Run the Spark job writing ``df`` into a new staging folder; return its add actions.
+
+        Their statistics are limited to the columns the stats policy allows for the table.
+        """
         folder = spark_files.new_staging_folder()
         fs = self._fs(table)
+        stats_columns = self._stats_columns(table, arrow_schema, existing)
         try:
             spark_files.write_staging_files(df, self.table_uri(table), folder, partition_by)
-            actions = spark_files.staged_add_actions(fs, folder, partition_by)
+            actions = spark_files.staged_add_actions(fs, folder, partition_by, stats_columns)
         except BaseException:
             spark_files.delete_staging_folder(fs, folder)
             raise
@@ -603,6 +655,7 @@ class DeltaRsLake:
         Call with the writer lock held. ``delta`` is the snapshot the removals are computed from.
         """
         properties = _commit_properties(metadata)
+        table_properties = self._stats_properties(table, arrow_schema, delta)
         if delta is None:
             create_table_with_add_actions(
                 self.table_uri(table),
@@ -610,10 +663,12 @@ class DeltaRsLake:
                 actions,
                 mode="error",
                 partition_by=list(partition_by) or None,
+                configuration=table_properties,
                 storage_options=self.storage_options,
                 commit_properties=properties,
             )
             return
+        delta = self._apply_properties(delta, table_properties)
         # In append mode delta-rs 1.5.0 does not check the schema (and keeps the table's),
         # so the frame was checked against the table before staging.
         delta.create_write_transaction(

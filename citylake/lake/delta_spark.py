@@ -14,6 +14,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from deltalake import DeltaTable
+from deltalake import Schema as DeltaSchema
+
 from citylake.lake.delta_rs import (
     DEFAULT_LOCK_TIMEOUT_SECONDS,
     DeltaRsLake,
@@ -23,6 +26,8 @@ from citylake.lake.errors import BackendUnavailableError
 from citylake.lake.merge_keys import check_spark_merge_keys
 from citylake.lake.names import TableName
 from citylake.lake.partitions import PartitionSpec, sql_literal
+from citylake.lake.stats import StatsPolicy
+from citylake.lake.table_schema import spark_to_arrow_schema
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -63,9 +68,10 @@ class DeltaSparkLake(DeltaRsLake):
         storage_options: Mapping[str, str] | None = None,
         lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT_SECONDS,
         spark: SparkSession | None = None,
+        stats_policy: StatsPolicy | None = None,
     ) -> None:
         _check_delta_spark(spark)
-        super().__init__(root, storage_options, lock_timeout)
+        super().__init__(root, storage_options, lock_timeout, stats_policy)
 
     def read_spark(self, spark: SparkSession, table: TableRef, version: int | None = None) -> DataFrame:
         reader = spark.read.format("delta")
@@ -91,6 +97,7 @@ class DeltaSparkLake(DeltaRsLake):
         if metadata:
             writer = writer.option("userMetadata", json.dumps(dict(metadata), ensure_ascii=False, default=str))
         with self.lock(name):
+            self._prepare_stats_policy(name, df, partition_by)
             writer.save(self.table_uri(name))
             return self.version(name)
 
@@ -111,6 +118,7 @@ class DeltaSparkLake(DeltaRsLake):
         spark = df.sparkSession
         condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
         with self.lock(name):
+            self._prepare_stats_policy(name, df, None)
             if metadata:
                 spark.conf.set(
                     "spark.databricks.delta.commitInfo.userMetadata",
@@ -128,6 +136,22 @@ class DeltaSparkLake(DeltaRsLake):
             finally:
                 spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
             return self.version(name)
+
+
+    def _prepare_stats_policy(self, name: TableName, df: DataFrame, partition_by: Sequence[str] | None) -> None:
+        """Give the table the stats policy's properties before Spark writes, which delta-spark honours;
+        a new table is created empty by delta-rs with them, so its first files follow them too."""
+        arrow_schema = spark_to_arrow_schema(df.schema)
+        existing = self._delta_table_or_none(name)
+        properties = self._stats_properties(name, arrow_schema, existing)
+        if properties is None:
+            return
+        if existing is None:
+            DeltaTable.create(self.table_uri(name), DeltaSchema.from_arrow(arrow_schema),
+                              partition_by=list(partition_by) if partition_by else None,
+                              configuration=properties, storage_options=self.storage_options)
+        else:
+            self._apply_properties(existing, properties)
 
 
 def _replace_where(partitions: PartitionSpec) -> str:

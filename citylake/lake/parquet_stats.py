@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from typing import Any
 
 import pyarrow as pa
@@ -31,8 +32,9 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def stats_from_footer(metadata: pq.FileMetaData) -> dict[str, Any]:
-    """Delta statistics (``numRecords``, ``nullCount``, ``minValues``, ``maxValues``) of one file."""
+def stats_from_footer(metadata: pq.FileMetaData, columns: Collection[str] | None = None) -> dict[str, Any]:
+    """Delta statistics (``numRecords``, ``nullCount``, ``minValues``, ``maxValues``) of one file,
+    for every top-level column or only ``columns``."""
     stats: dict[str, Any] = {"numRecords": metadata.num_rows}
     arrow_schema = metadata.schema.to_arrow_schema()
     null_count: dict[str, int] = {}
@@ -42,7 +44,7 @@ def stats_from_footer(metadata: pq.FileMetaData) -> dict[str, Any]:
     leaf_index = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
     for field in arrow_schema:
         index = leaf_index.get(field.name)
-        if index is None:  # a nested column
+        if index is None or (columns is not None and field.name not in columns):  # nested, or not allowed
             continue
         chunks = [metadata.row_group(rg).column(index).statistics for rg in range(metadata.num_row_groups)]
         if metadata.num_row_groups == 0 or any(s is None for s in chunks):
@@ -63,6 +65,6 @@ def stats_from_footer(metadata: pq.FileMetaData) -> dict[str, Any]:
     return stats
 
 
-def stats_json(metadata: pq.FileMetaData) -> str:
+def stats_json(metadata: pq.FileMetaData, columns: Collection[str] | None = None) -> str:
     """:func:`stats_from_footer` as the JSON string an ``AddAction`` carries."""
-    return json.dumps(stats_from_footer(metadata), ensure_ascii=False)
+    return json.dumps(stats_from_footer(metadata, columns), ensure_ascii=False)

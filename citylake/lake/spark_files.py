@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -161,13 +161,14 @@ def write_staging_files(
 
 
 def staged_add_actions(
-    fs: pafs.FileSystem, folder: str, partition_by: Sequence[str]
+    fs: pafs.FileSystem, folder: str, partition_by: Sequence[str], stats_columns: Collection[str] | None = None
 ) -> list[AddAction]:
     """``add`` actions for the data files Spark wrote into ``folder``.
 
     Also deletes Hadoop's ``.crc`` side files there. Partition values come from Spark's
     ``col=value`` folder names; size and modification time from storage; statistics from each
-    Parquet footer. Files without rows are left out (Spark writes one for an empty frame).
+    Parquet footer, for ``stats_columns`` only when given (the table's stats policy). Files
+    without rows are left out (Spark writes one for an empty frame).
     """
     actions = []
     for info in fs.get_file_info(pafs.FileSelector(folder, recursive=True, allow_not_found=True)):
@@ -189,7 +190,7 @@ def staged_add_actions(
                 partition_values=_partition_values(info.path, folder, partition_by),
                 modification_time=info.mtime_ns // 1_000_000,
                 data_change=True,
-                stats=stats_json(metadata),
+                stats=stats_json(metadata, stats_columns),
             )
         )
     log.debug("staged %d files in %s", len(actions), folder)
