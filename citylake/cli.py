@@ -55,6 +55,10 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from citylake.synthcity.config import load_config
+
+    if args.config:
+        load_config(args.config)  # before anything is read or written
     if args.advance_days:
         from citylake.synthcity.advance import advance
 
@@ -72,12 +76,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from citylake.configuration import check_configuration
     from citylake.orchestration.run import run_ingest, run_promote
     from citylake.quality.expectations.docs import site_index as data_docs_index
     from citylake.quality.rule_results import SOURCE_TIME_ZONE
     from citylake.synthcity.generate import generate
 
     home = Home.from_env()
+    # Every configuration file is checked before the city is generated: a registry typo found by
+    # the first Airflow task would come after minutes of work, wrapped in its tracebacks.
+    check_configuration(synthcity=True)
     home.root.mkdir(parents=True, exist_ok=True)
     # The demo city is as of today, so the freshness checks judge it against the real clock.
     overlay = home.root / "demo-city.yaml"
@@ -141,6 +149,11 @@ def _print_advance(report) -> None:
     print(f"defects corrected: {report.corrected:,}; new defects: {report.new_defects:,}; {report.seconds:.1f} s")
 
 
+def _one_line(exc: BaseException) -> str:
+    """An input error as one line: what a person fixes is named there, a traceback adds nothing."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -148,8 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"generate": cmd_generate, "demo": cmd_demo, "feedback": feedback_cli.run}
     try:
         return commands[args.command](args)
-    except (ValueError, FileNotFoundError) as exc:
-        log.error("%s", exc)
+    except (ValueError, OSError) as exc:  # bad input or configuration, a file that cannot be written
+        log.error("%s", _one_line(exc))
         return 2
     except RuntimeError as exc:  # a failed DAG run or extraction: the message names what failed
         log.error("%s", exc)

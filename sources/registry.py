@@ -105,7 +105,9 @@ def load_system(path: Path) -> SourceSystem:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise RegistryError(f"{path}: not valid YAML: {exc}") from None
+        from citylake.configuration import yaml_error_line
+
+        raise RegistryError(f"{path}: {yaml_error_line(exc)}") from None
     if not isinstance(doc, dict):
         raise RegistryError(f"{path}: expected a mapping with {sorted(_SYSTEM_KEYS)}")
     unknown = set(doc) - _SYSTEM_KEYS

@@ -1,7 +1,9 @@
 """The synthetic city's parameters: world shape, defect rates and daily change rates.
 
 Defaults live in ``synthcity.yaml`` beside this module; ``--config FILE`` overlays another file.
-Everything is validated on load and errors name the file and the entry.
+Everything is validated on load and errors name the file and the entry, in one line: YAML syntax
+errors with their line and column, values of the wrong shape with their entry. Dates are parsed
+here rather than by the YAML loader, which would raise a bare "month must be in 1..12".
 """
 
 from __future__ import annotations
@@ -11,13 +13,26 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
+from citylake import configuration
 
 DEFAULT_CONFIG = Path(__file__).with_name("synthcity.yaml")
 
 
 class ConfigError(ValueError):
     """The synthetic-city configuration has an unknown, missing or malformed entry."""
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The YAML document in ``path``; a syntax error is one :class:`ConfigError` line naming file and place."""
+    return configuration.read_yaml(path, ConfigError)
+
+
+def _mapping(value: Any, where: str, of: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping of {of}, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -63,15 +78,24 @@ def _rate(value: Any, where: str) -> float:
 
 def load_config(path: str | Path | None = None) -> SynthConfig:
     """Load the defaults, overlaid with ``path`` when given, and validate every entry."""
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    raw = read_yaml(DEFAULT_CONFIG)
     source = str(DEFAULT_CONFIG)
     if path is not None:
-        overlay = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        overlay = read_yaml(path) or {}
         if not isinstance(overlay, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         raw = _merge(raw, overlay)
         source = str(path)
     return validate(raw, source)
+
+
+def _as_of(value: Any, source: str) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"{source}: as_of: expected a date like 2026-10-31, got {value!r} ({exc})") from None
 
 
 def validate(raw: dict, source: str) -> SynthConfig:
@@ -86,10 +110,8 @@ def validate(raw: dict, source: str) -> SynthConfig:
     missing = known - set(raw)
     if missing:
         raise ConfigError(f"{source}: missing entries {sorted(missing)}")
-    as_of = raw["as_of"]
-    if not isinstance(as_of, date):
-        raise ConfigError(f"{source}: as_of: expected a date like 2026-10-31, got {as_of!r}")
-    types = raw["household_types"]
+    as_of = _as_of(raw["as_of"], source)
+    types = _mapping(raw["household_types"], f"{source}: household_types", "household type -> share")
     bad = set(types) - set(HOUSEHOLD_TYPES)
     if bad:
         raise ConfigError(f"{source}: household_types: unknown {sorted(bad)}; known: {list(HOUSEHOLD_TYPES)}")
@@ -98,13 +120,14 @@ def validate(raw: dict, source: str) -> SynthConfig:
         raise ConfigError(f"{source}: household_types: shares add up to zero")
 
     defects: dict[str, dict[str, dict[str, float]]] = {}
-    for table, columns in (raw["defects"] or {}).items():
+    for table, columns in _mapping(raw["defects"], f"{source}: defects", "table -> columns").items():
         if table not in TABLES:
             raise ConfigError(f"{source}: defects.{table}: no such department table; known: {sorted(TABLES)}")
         spec = TABLES[table]
         defects[table] = {}
-        for column, rates in (columns or {}).items():
+        for column, rates in _mapping(columns, f"{source}: defects.{table}", "column -> defects").items():
             where = f"{source}: defects.{table}.{column}"
+            rates = _mapping(rates, where, "defect -> rate")
             if column == "_record":
                 for name in rates:
                     if name not in RECORD_DEFECTS:
@@ -123,15 +146,15 @@ def validate(raw: dict, source: str) -> SynthConfig:
                     raise ConfigError(f"{where}.{name}: does not apply to a column of kind {col.kind!r}")
                 defects[table][column][name] = _rate(rate, f"{where}.{name}")
 
-    events = raw["events_per_1000_per_day"] or {}
+    events = _mapping(raw["events_per_1000_per_day"], f"{source}: events_per_1000_per_day", "event -> number")
     bad = set(events) - set(EVENTS)
     if bad:
         raise ConfigError(f"{source}: events_per_1000_per_day: unknown {sorted(bad)}; known: {list(EVENTS)}")
     for k, v in events.items():
-        if not isinstance(v, int | float) or v < 0:
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
             raise ConfigError(f"{source}: events_per_1000_per_day.{k}: expected a non-negative number")
     departments = {t.department for t in TABLES.values()}
-    corrections = raw["corrections_per_day"] or {}
+    corrections = _mapping(raw["corrections_per_day"], f"{source}: corrections_per_day", "department -> rate")
     bad = set(corrections) - departments
     if bad:
         raise ConfigError(f"{source}: corrections_per_day: unknown departments {sorted(bad)}; known: {sorted(departments)}")

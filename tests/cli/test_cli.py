@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -54,3 +55,59 @@ def test_demo_generates_and_ingests_only_under_citylake_home(tmp_path):
                 count = conn.execute(sa.select(sa.func.count()).select_from(sa.table(table.name))).scalar_one()
                 assert lake.row_count(table.bronze_name(code)) == count, table.name
         engine.dispose()
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def test_a_config_with_a_yaml_syntax_error_is_one_line_through_the_console_script(tmp_path):
+    config = tmp_path / "city.yaml"
+    config.write_text("defects:\n  gongan.CZRK:\n    GMSFHM: {bad_check_digit: 0.1\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "citylake.cli", "generate", "--persons", "100", "--target",
+                             f"sqlite:///{tmp_path}/x.db", "--truth", str(tmp_path / "t"), "--config", str(config)],
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "CITYLAKE_HOME": str(tmp_path)})
+    assert result.returncode == 2
+    lines = _error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert f"{config}: not valid YAML at line 4, column 1" in lines[0] and "Traceback" not in result.stderr
+    assert not (tmp_path / "x.db").exists() and not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("defects:\n  gongan.CZRK:\n    GMSFHM: 0.5\n", "defects.gongan.CZRK.GMSFHM: expected a mapping of defect -> rate"),
+    ("as_of: 2026-13-45\n", "as_of: expected a date like 2026-10-31, got '2026-13-45' (month must be in 1..12)"),
+])
+def test_malformed_config_entries_exit_2_naming_file_and_entry(tmp_path, caplog, text, message):
+    config = tmp_path / "city.yaml"
+    config.write_text(text, encoding="utf-8")
+    for advance in ([], ["--advance-days", "1"]):
+        caplog.clear()
+        assert main(["generate", "--persons", "100", *advance, "--target", f"sqlite:///{tmp_path}/x.db", "--truth",
+                     str(tmp_path / "t"), "--config", str(config)]) == 2
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [f"{config}: {message}, got 0.5" if "0.5" in text
+                                                             else f"{config}: {message}"]
+    assert not (tmp_path / "t").exists()
+
+
+def test_demo_checks_every_configuration_before_generating(tmp_path, monkeypatch, caplog):
+    registry = tmp_path / "systems"
+    registry.mkdir()
+    for path in Path(load_registry.__globals__["DEFAULT_REGISTRY"]).glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        if path.name == "gongan.yaml":
+            text = text.replace("primary_key:", "primary_ky:", 1)
+        (registry / path.name).write_text(text, encoding="utf-8")
+    monkeypatch.setenv("CITYLAKE_SOURCES", str(registry))
+    monkeypatch.setenv("CITYLAKE_HOME", str(tmp_path / "home"))
+    assert main(["demo", "--persons", "100"]) == 2
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(lines) == 1 and "\n" not in lines[0], lines
+    assert f"{registry / 'gongan.yaml'}: tables[0]" in lines[0] and "unknown entries ['primary_ky']" in lines[0]
+    assert not (tmp_path / "home").exists()  # nothing generated, nothing written
+
+    (registry / "gongan.yaml").write_text("system: gongan\ntables: [\n", encoding="utf-8")
+    caplog.clear()
+    assert main(["demo", "--persons", "100"]) == 2
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(lines) == 1 and f"{registry / 'gongan.yaml'}: not valid YAML at line 3" in lines[0]

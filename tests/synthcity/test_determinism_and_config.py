@@ -66,3 +66,28 @@ def test_a_new_defect_rule_is_a_yaml_entry(tmp_path):
     city = make_city(tmp_path / "city", persons=400, seed=3, config=str(path))
     d = city.truth.read_record_defects()
     assert ((d["column"] == "XM") & (d["defect"] == "missing")).sum() > 0
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("defects:\n  gongan.CZRK:\n    GMSFHM: {bad_check_digit: 0.1\n",
+     r"override.yaml: not valid YAML at line 4, column 1: expected ',' or '}', but got '<stream end>'"),
+    ("as_of: [2026-10-31\n", r"override.yaml: not valid YAML at line 2, column 1: "),
+    ("defects:\n  gongan.CZRK:\n    GMSFHM: 0.5\n",
+     r"override.yaml: defects.gongan.CZRK.GMSFHM: expected a mapping of defect -> rate, got 0.5"),
+    ("defects:\n  gongan.CZRK: [GMSFHM]\n", r"override.yaml: defects.gongan.CZRK: expected a mapping of column"),
+    ("defects: 3\n", r"override.yaml: defects: expected a mapping of table -> columns, got 3"),
+    ("household_types: couple\n", r"override.yaml: household_types: expected a mapping"),
+    ("events_per_1000_per_day: {births: true}\n", r"events_per_1000_per_day.births: expected a non-negative number"),
+    ("as_of: 2026-13-45\n",
+     r"override.yaml: as_of: expected a date like 2026-10-31, got '2026-13-45' \(month must be in 1..12\)"),
+    ("as_of: next tuesday\n", r"override.yaml: as_of: expected a date like 2026-10-31, got 'next tuesday'"),
+])
+def test_malformed_configuration_is_one_line_naming_file_and_entry(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config(_write(tmp_path, text))
+    assert "\n" not in str(error.value)
+
+
+def test_a_quoted_or_plain_date_is_the_same_as_of(tmp_path):
+    assert load_config(_write(tmp_path, "as_of: 2026-12-01\n")).as_of == load_config(
+        _write(tmp_path, "as_of: '2026-12-01'\n")).as_of
