@@ -1,15 +1,17 @@
 """``citylake feedback``: the 问题数据反馈表 for a department, and its disputes (异议).
 
     citylake feedback list    --department 公安局 | --system gongan [--status 待整改] [--table CZRK] [--limit N]
-    citylake feedback export  --department 公安局 | --system gongan [--format csv|xlsx] [--output FILE]
-    citylake feedback dispute ISSUE_ID --reason TEXT [--by NAME]          (department: 异议提出)
-    citylake feedback accept  ISSUE_ID [--by NAME]                        (bureau: 受理, 标注)
-    citylake feedback decide  ISSUE_ID --uphold|--reject --reply TEXT [--by NAME]
+    citylake feedback export  --department 公安局 | --system gongan [--format csv|xlsx] [--output FILE|DIR]
+    citylake feedback dispute ISSUE_ID --reason TEXT [--by DEPARTMENT]    (department: 异议提出)
+    citylake feedback accept  ISSUE_ID [--by 大数据局]                     (bureau: 受理, 标注)
+    citylake feedback decide  ISSUE_ID --uphold|--reject --reply TEXT [--by 大数据局]
                                                      (bureau: 核实与处理, 标注撤销, 归档)
     citylake feedback history ISSUE_ID
 
 Departments are the ``owner`` of the registry's systems (sources/systems/*.yaml), systems their
-``system`` code. Everything shown or exported is masked (values were masked when recorded). Times
+``system`` code. A department disputes its own issues only; the bureau (大数据局) accepts and
+decides (:mod:`citylake.quality.disputes`). Everything shown or exported is masked (values were
+masked when recorded). Times
 are shown in Beijing time. Heavy imports (pandas, the lake) happen when a command runs, so that
 ``citylake --help`` stays quick.
 """
@@ -48,17 +50,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _scope_arguments(export)
     export.add_argument("--format", choices=("csv", "xlsx"),
                         help="file format (default: from --output's suffix, else xlsx)")
-    export.add_argument("--output", metavar="FILE",
-                        help="file to write (default $CITYLAKE_HOME/reports/feedback_<scope>.<format>)")
+    export.add_argument("--output", metavar="FILE|DIR",
+                        help="file to write, or a folder to write feedback_<scope>.<format> into "
+                             "(default $CITYLAKE_HOME/reports/)")
 
     dispute = commands.add_parser("dispute", help="异议提出: the department disputes an open issue")
     dispute.add_argument("issue_id")
     dispute.add_argument("--reason", required=True, help="why the record is right")
-    dispute.add_argument("--by", metavar="NAME", help="who raises it (default: the department)")
+    dispute.add_argument("--by", metavar="DEPARTMENT",
+                         help="the department raising it: the issue's own (the default)")
 
     accept = commands.add_parser("accept", help="受理: the bureau accepts a dispute (and marks the record)")
     accept.add_argument("issue_id")
-    accept.add_argument("--by", metavar="NAME", help="the bureau's handler (default 大数据局)")
+    accept.add_argument("--by", metavar="NAME", help="who accepts it: only the bureau, 大数据局 (the default)")
 
     decide = commands.add_parser("decide", help="核实与处理: the bureau upholds or rejects a dispute")
     decide.add_argument("issue_id")
@@ -66,7 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     verdict.add_argument("--uphold", action="store_true", help="the department is right: the issue is exempted")
     verdict.add_argument("--reject", action="store_true", help="the issue goes back to the department")
     decide.add_argument("--reply", required=True, help="the bureau's reply to the department")
-    decide.add_argument("--by", metavar="NAME", help="the bureau's handler (default 大数据局)")
+    decide.add_argument("--by", metavar="NAME", help="who decides it: only the bureau, 大数据局 (the default)")
 
     shown = commands.add_parser("history", help="an issue and every step of its disputes")
     shown.add_argument("issue_id")
@@ -155,11 +159,13 @@ def _list(lake, args: argparse.Namespace) -> int:
 
 def _export(lake, args: argparse.Namespace) -> int:
     label, issues = scoped_issues(lake, args.department, args.system, args.status, args.table)
-    output = Path(args.output) if args.output else None
-    fmt = args.format or (output.suffix.lstrip(".").lower() if output and output.suffix.lower() in (".csv", ".xlsx")
-                          else "xlsx")
-    if output is None:
-        output = Home.from_env().reports / f"feedback_{label}.{fmt}"
+    output = Path(args.output) if args.output else Home.from_env().reports
+    # A folder (existing, or written with a trailing slash) gets a file named after the scope and format.
+    folder = output.is_dir() or (args.output or "/").endswith(("/", "\\"))
+    suffix = "" if folder else output.suffix.lower()
+    fmt = args.format or (suffix.lstrip(".") if suffix in (".csv", ".xlsx") else "xlsx")
+    if folder:
+        output = output / f"feedback_{label}.{fmt}"
     export_issues(issues, output, fmt)
     print(f"{len(issues)} 条问题 written to {output} ({fmt})")
     return 0

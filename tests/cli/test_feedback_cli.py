@@ -109,13 +109,13 @@ def test_export_defaults_to_xlsx_under_citylake_home(home, capsys):
 
 def test_dispute_accept_decide_and_history(home, capsys, caplog):
     issue = _issue(home, "3", MISSING_NAME["rule"])
-    assert main(["-q", "feedback", "dispute", issue, "--reason", "该人员姓名为空系户籍档案原始记录", "--by", "王警官"]) == 0
+    assert main(["-q", "feedback", "dispute", issue, "--reason", "该人员姓名为空系户籍档案原始记录", "--by", "公安局"]) == 0
     assert f"问题 {issue}: 状态 异议, 异议阶段 异议提出" in capsys.readouterr().out
     assert main(["-q", "feedback", "list", "--department", "公安局", "--status", "disputed"]) == 0
     assert "公安局: 共 1 条问题 (异议 1)" in capsys.readouterr().out
     assert main(["-q", "feedback", "accept", issue]) == 0
     assert "异议阶段 标注" in capsys.readouterr().out
-    assert main(["-q", "feedback", "decide", issue, "--uphold", "--reply", "核实属实", "--by", "李科长"]) == 0
+    assert main(["-q", "feedback", "decide", issue, "--uphold", "--reply", "核实属实", "--by", "大数据局"]) == 0
     assert f"问题 {issue}: 状态 {CONFIRMED}, 异议阶段 归档" in capsys.readouterr().out
 
     assert main(["-q", "feedback", "history", issue]) == 0
@@ -124,7 +124,7 @@ def test_dispute_accept_decide_and_history(home, capsys, caplog):
     steps = [s for line in lines for s in ("异议提出", "受理", "标注", "核实与处理", "标注撤销", "归档")
              if line.split() and len(line.split()) > 2 and line.split()[2] == s]
     assert steps == ["异议提出", "受理", "标注", "核实与处理", "标注撤销", "归档"]
-    assert "王警官" in out and "李科长" in out and "6 条异议处理记录" in out
+    assert "公安局" in out and "大数据局" in out and "6 条异议处理记录" in out
 
     caplog.clear()
     assert main(["feedback", "decide", issue, "--reject", "--reply", "again"]) == 2
@@ -138,8 +138,52 @@ def test_dispute_accept_decide_and_history(home, capsys, caplog):
 def test_reject_sends_the_issue_back(home, capsys):
     issue = _issue(home, "1")
     assert main(["-q", "feedback", "dispute", issue, "--reason", "号码正确"]) == 0
-    assert main(["-q", "feedback", "accept", issue, "--by", "赵工"]) == 0
+    assert main(["-q", "feedback", "accept", issue, "--by", "大数据局"]) == 0
     assert main(["-q", "feedback", "decide", issue, "--reject", "--reply", "校验码不符，请整改"]) == 0
     assert f"问题 {issue}: 状态 {OPEN}, 异议阶段 归档 (异议不成立" in capsys.readouterr().out
     issues = read_issues(open_lake(home.lake)).set_index("issue_id")
     assert issues.loc[issue, "dispute_reply"] == "校验码不符，请整改" and issues.loc[issue, "handled_by"] == "大数据局"
+
+
+def test_a_department_cannot_dispute_another_departments_issue(home, capsys, caplog):
+    issue = _issue(home, "1")  # 公安局's
+    assert main(["feedback", "dispute", issue, "--reason", "不是我的", "--by", "教育局"]) == 2
+    assert f"教育局 cannot dispute issue {issue} of 公安局: a department acts only on its own issues" in caplog.text
+    assert main(["feedback", "dispute", issue, "--reason", "个人", "--by", "张三丰"]) == 2
+    assert "张** (not a department) cannot dispute" in caplog.text and "张三丰" not in caplog.text
+    assert main(["-q", "feedback", "dispute", issue, "--reason", "号码正确"]) == 0
+    assert main(["feedback", "accept", issue, "--by", "公安局"]) == 2
+    assert f"公安局 cannot accept issue {issue}: only the bureau (大数据局) accepts and decides disputes" in caplog.text
+    capsys.readouterr()
+    assert main(["-q", "feedback", "history", issue]) == 0
+    assert "1 条异议处理记录" in capsys.readouterr().out
+
+
+def test_dispute_text_and_actor_are_stored_masked(home, capsys):
+    issue = _issue(home, "2")
+    reason = "联系人电话 +86 139-1234-5678，身份证 1101 0519 4912 3100 2X"
+    assert main(["-q", "feedback", "dispute", issue, "--reason", reason]) == 0
+    assert main(["-q", "feedback", "history", issue]) == 0
+    out = capsys.readouterr().out
+    assert "联系人电话 139****5678，身份证 110105********002X" in out
+    assert "13912345678" not in out.replace("-", "").replace(" ", "")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_export_into_a_folder_names_the_file_after_scope_and_format(home, tmp_path, capsys, fmt):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    assert main(["-q", "feedback", "export", "--department", "公安局", "--format", fmt, "--output", str(folder)]) == 0
+    written = folder / f"feedback_公安局.{fmt}"
+    assert f"4 条问题 written to {written} ({fmt})" in capsys.readouterr().out
+    assert written.is_file() and [p.name for p in folder.iterdir()] == [written.name]
+    # A folder that does not exist yet, written with a trailing slash, is made.
+    assert main(["-q", "feedback", "export", "--system", "renshe", "--output", f"{tmp_path}/new/"]) == 0
+    assert (tmp_path / "new" / "feedback_renshe.xlsx").is_file()
+
+
+def test_export_to_an_unwritable_place_is_one_clear_error(home, tmp_path, caplog):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x", encoding="utf-8")
+    assert main(["feedback", "export", "--department", "公安局", "--output", str(blocker / "out.csv")]) == 2
+    assert "a_file" in caplog.text and "Traceback" not in caplog.text
