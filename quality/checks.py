@@ -15,12 +15,15 @@ from pathlib import Path
 
 import yaml
 
-from citylake.schemas.standards import standard_field
+from citylake.schemas.standards import TEXT_VALIDATORS, standard_field
 from citylake.sources.registry import SourceTable
 
 INDICATORS_FILE = Path(__file__).with_name("indicators.yaml")
 ROW_KINDS = ("valid", "valid_code", "review", "standard_form", "simplified_chinese", "required", "agrees_with_id",
-             "key_present", "key_unique")
+             "key_present", "key_unique", "update_time_present", "convertible")
+# Bronze's column of the raw text of the cells ingestion could not convert (citylake.ingest.extract):
+# a JSON object {column: raw text}, NULL when every cell of the row converted.
+UNCONVERTED = "_unconverted"
 BATCH_KINDS = ("volume", "freshness")
 TABLE_KINDS = ("cross_source",)
 
@@ -112,7 +115,7 @@ def table_checks(table: SourceTable) -> list[Check]:
         if field.validator == "uscc":
             out.append(Check(table.name, "review", (column,), field_name, role))
         out.append(Check(table.name, "standard_form", (column,), field_name, role))
-        if field.validator in ("text", "name"):
+        if field.validator in TEXT_VALIDATORS:
             out.append(Check(table.name, "simplified_chinese", (column,), field_name, role))
         party = tuple(c for c in by_role[role].values() if c != column)
         # Outside the subject a field is required once its party is named; a party known by this one
@@ -128,6 +131,9 @@ def table_checks(table: SourceTable) -> list[Check]:
     key = tuple(table.primary_key)
     out.append(Check(table.name, "key_present", key))
     out.append(Check(table.name, "key_unique", key))
+    out.append(Check(table.name, "convertible", (UNCONVERTED,)))
+    if table.update_column:
+        out.append(Check(table.name, "update_time_present", (table.update_column,)))
     out.append(Check(table.name, "volume", ()))
     if table.update_column:
         out.append(Check(table.name, "freshness", (table.update_column,)))
@@ -149,10 +155,19 @@ def finding_kind(rule: str, criticality: str, field_validator: str | None) -> st
         return "key_present"
     if rule.endswith("key.not_unique"):
         return "key_unique"
+    if rule == "update_time.missing":
+        return "update_time_present"
     kinds = {"missing": "required", "nonstandard_form": "standard_form", "traditional_chars": "simplified_chinese",
-             "disagrees_with_id": "agrees_with_id"}
+             "disagrees_with_id": "agrees_with_id", "unconverted": "convertible"}
     if suffix in kinds:
         return kinds[suffix]
     if criticality == "warning":
         return "review"
     return "valid_code" if field_validator in set(indicators()["code_list_validators"]) else "valid"
+
+
+def finding_check_id(table: str, kind: str, columns) -> str:
+    """The id of the check a finding of ``kind`` on ``columns`` counts for: the findings of the
+    ``convertible`` check name the cell's column, the check is one per table on ``_unconverted``."""
+    columns = (UNCONVERTED,) if kind == "convertible" else tuple(columns)
+    return f"{table}.{','.join(columns)}.{kind}"

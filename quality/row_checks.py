@@ -6,12 +6,17 @@ spaces, a lowercase x, a 15-digit ID number) is a *warning*, a value that breaks
 *error*. Cross-field rules compare the columns of one role: birth date and sex against the ID
 number, and a party named without its ID number.
 
+Two checks of the row as a whole: its update time is there (a *warning*: the department's system
+should stamp every change), and ingestion could convert every cell to its column's type (an
+*error*; bronze's ``_unconverted`` holds the raw text of the cells it could not).
+
 Results follow databrickslabs/dqx: ``_errors`` and ``_warnings`` per row, each a list of
 ``{rule, message, columns}``. Messages never quote values.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache
@@ -19,8 +24,9 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from citylake.schemas.fast_paths import FAST_PATHS
-from citylake.schemas.standards import standard_field
+from citylake.quality.checks import UNCONVERTED
+from citylake.schemas.fast_paths import accept
+from citylake.schemas.standards import TEXT_VALIDATORS, StandardField, standard_field
 from citylake.schemas.validators import id_is_male
 from citylake.sources.registry import SourceTable
 
@@ -42,7 +48,8 @@ class Finding:
 # What a validator fixed that is a writing error the department should correct. Mapping a
 # department's own coding to the standard (男 -> 1, 汉族 -> 01, yyyymmdd -> ISO) is not.
 WRITING_FIXES = {"fullwidth", "whitespace", "lowercase_x", "upgraded_from_15_digits", "lowercase",
-                 "country_code_or_separators"}
+                 "country_code_or_separators", "middle_dot"}
+UPDATE_TIME_MISSING = "update_time.missing"
 
 
 @cache
@@ -70,6 +77,12 @@ def traditional_many(texts: list[str]) -> list[bool]:
     return [s != t and traditional(t) for s, t in zip(simplified, texts, strict=True)]
 
 
+def has_traditional(field: StandardField, raw) -> bool:
+    """Whether a value of ``field`` is judged to be in traditional characters: text fields only, and
+    not a value too long for its field (an error already, and not worth converting)."""
+    return field.validator in TEXT_VALIDATORS and isinstance(raw, str) and not field.too_long(raw) and traditional(raw)
+
+
 def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None = None) -> pd.DataFrame:
     """``frame`` (a department table's rows) with its mapped columns standardised and two added
     columns, ``_errors`` and ``_warnings``.
@@ -94,8 +107,7 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
     for column, field_name, role in mapped:
         field = standard_field(field_name)
         codes, uniques = factorized[column]
-        fast = FAST_PATHS.get(field.validator)
-        accepted = fast(list(uniques)) if fast is not None else np.zeros(len(uniques), dtype=bool)
+        accepted = accept(field.validator, list(uniques), field.max_length)
         # Per distinct value, then taken row by row; the sentinel -1 (null) picks the trailing slot.
         # A value the fast path accepted is valid and standard as written: it stands for itself, and
         # only its characters remain to be judged (all of a column's in one conversion).
@@ -104,7 +116,7 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
         flagged_of, missing_of = np.zeros(len(value_of), dtype=bool), np.zeros(len(value_of), dtype=bool)
         missing_of[-1] = True
         judged: dict[int, _Outcome] = {}
-        if field.validator in ("text", "name"):
+        if field.validator in TEXT_VALIDATORS:
             candidates = np.flatnonzero(accepted)
             traditional_finding = (Finding(f"{field_name}.traditional_chars", f"{field.name_zh}含繁体字 "
                                            "(traditional characters)", (column,), WARNING).as_dict(),)
@@ -139,6 +151,8 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
     _cross_field(frame, by_role, standardised, valid, errors)
     # On the standardised values: silver is merged on them (a key written two ways is one key).
     _key_checks(out, table, errors)
+    _update_time_check(frame, table, warnings)
+    _unconverted_check(frame, table, errors)
     out["_errors"] = errors
     out["_warnings"] = warnings
     return out
@@ -167,7 +181,7 @@ def _judge(field, field_name: str, column: str, raw) -> _Outcome | None:
         warnings.append(Finding(f"{field_name}.nonstandard_form",
                                 f"{field.name_zh}书写不规范: {', '.join(writing)} (standardised)", (column,),
                                 WARNING).as_dict())
-    if field.validator in ("text", "name") and isinstance(raw, str) and traditional(raw):
+    if has_traditional(field, raw):
         warnings.append(Finding(f"{field_name}.traditional_chars", f"{field.name_zh}含繁体字 (traditional characters)",
                                 (column,), WARNING).as_dict())
     return _Outcome(verdict.value if verdict.value is not None else raw, verdict.ok, tuple(errors), tuple(warnings))
@@ -186,8 +200,9 @@ def has_value(values) -> np.ndarray:
 
 
 def is_missing(raw) -> bool:
-    """No value: null, NaN or blank text."""
-    return raw is None or (isinstance(raw, float) and pd.isna(raw)) or (isinstance(raw, str) and not raw.strip())
+    """No value: null, NaN, NaT, pandas' NA or blank text."""
+    return (raw is None or raw is pd.NaT or raw is pd.NA or (isinstance(raw, float) and pd.isna(raw))
+            or (isinstance(raw, str) and not raw.strip()))
 
 
 def writing_fixes(verdict) -> list[str]:
@@ -240,3 +255,53 @@ def _key_checks(frame: pd.DataFrame, table: SourceTable, errors) -> None:
     for i in np.flatnonzero(repeated.to_numpy()):
         errors[i].append(Finding("key.not_unique", "主键在同一批次内重复 (primary key repeats within the batch)",
                                  tuple(key), ERROR).as_dict())
+
+
+def _update_time_check(frame: pd.DataFrame, table: SourceTable, warnings) -> None:
+    """A row of a table with an update column whose update time is missing: the department's system
+    did not stamp the change, so the record's timeliness cannot be judged and an incremental
+    extraction by that column would not see it (a warning: the record itself may be right)."""
+    column = table.update_column
+    if not column or column not in frame.columns:
+        return
+    finding = Finding(UPDATE_TIME_MISSING, "更新时间缺失, 无法判断记录的时效 (update time missing)", (column,),
+                      WARNING).as_dict()
+    for i in np.flatnonzero(~presence_mask(*pd.factorize(frame[column].astype(object), use_na_sentinel=True))):
+        warnings[i].append(finding)
+
+
+def unconverted_columns(raw) -> list[str]:
+    """The columns named by one row's ``_unconverted`` (``[]`` when it is null). ``ValueError`` for a
+    value that is not a JSON object naming at least one column: ingestion writes NULL when every cell
+    converted, so anything else is a fault of the pipeline (the message does not quote it: it holds
+    source values)."""
+    if raw is None or raw is pd.NA or (isinstance(raw, float) and pd.isna(raw)):
+        return []
+    try:
+        cells = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        cells = None
+    if not isinstance(cells, dict) or not cells:
+        raise ValueError(f"{UNCONVERTED} is not a JSON object of column names and raw texts "
+                         "(citylake.ingest writes NULL when every cell converted)")
+    return [str(c) for c in cells]
+
+
+def _unconverted_check(frame: pd.DataFrame, table: SourceTable, errors) -> None:
+    """One error per cell ingestion could not convert to its column's type (bronze keeps the raw text
+    in ``_unconverted``; the typed column holds NULL). The rule names the column's standard field
+    where it is mapped, else the column; the message names the column, never the value."""
+    if UNCONVERTED not in frame.columns:  # tables extracted before the column existed
+        return
+    mapped = {c: f for c, f, _ in table.mapped_columns()}
+    findings: dict[str, dict] = {}
+    for i, raw in zip(np.flatnonzero(frame[UNCONVERTED].notna().to_numpy()),
+                      frame[UNCONVERTED].dropna(), strict=True):
+        for column in unconverted_columns(raw):
+            if column not in findings:
+                label = f"{standard_field(mapped[column]).name_zh}({column})" if column in mapped else column
+                findings[column] = Finding(f"{mapped.get(column, column)}.unconverted",
+                                           f"{label}的源值无法转换为该列的数据类型 "
+                                           f"(the value of column {column} cannot be converted to its type)",
+                                           (column,), ERROR).as_dict()
+            errors[i].append(findings[column])

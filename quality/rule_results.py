@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from citylake.ingest import governance as gov
-from citylake.quality.checks import Check, finding_kind
+from citylake.quality.checks import Check, finding_check_id, finding_kind
 from citylake.quality.row_checks import presence_mask
 from citylake.schemas.standards import standard_field
 from citylake.sources.registry import SourceSystem, SourceTable
@@ -72,7 +72,7 @@ def failing_rows(checked: pd.DataFrame, table: SourceTable) -> Counter:
             for f in findings:
                 columns = tuple(f["columns"])
                 kind = finding_kind(f["rule"], criticality, validators.get(columns[-1]))
-                seen.add(f"{table.name}.{','.join(columns)}.{kind}")
+                seen.add(finding_check_id(table.name, kind, columns))
             counts.update(seen)
     return counts
 
@@ -80,8 +80,8 @@ def failing_rows(checked: pd.DataFrame, table: SourceTable) -> Counter:
 def evaluated_rows(check: Check, frame: pd.DataFrame, checked: pd.DataFrame, presence: Presence | None = None) -> int:
     """How many elements ``check`` evaluated in the batch (``frame``: the rows as extracted)."""
     presence = Presence(frame) if presence is None else presence
-    if check.kind in ("key_present", "key_unique"):
-        return len(frame)
+    if check.kind in ("key_present", "key_unique", "update_time_present", "convertible"):
+        return len(frame)  # judged on every row (the _unconverted column may be absent: all converted)
     if check.kind == "required":
         if not check.party_columns:
             return len(frame)

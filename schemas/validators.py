@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 
-from citylake.schemas import reference
+from citylake.schemas import characters, reference
 from citylake.schemas.identifiers import (
     USCC_ALPHABET,
     id_check_char,
@@ -236,3 +236,58 @@ def check_mobile(raw: object) -> Verdict:
     if stripped[:3] not in mobile_prefixes():
         return _fail("mobile.prefix", "手机号号段不存在 (no carrier issues this prefix)", fixes, stripped)
     return Verdict(stripped, fixes=tuple(fixes))
+
+
+def _characters(prefix: str, label: str, raw: str, standardised: str, repertoire: str,
+                fixes: list[str]) -> Verdict | None:
+    """The ``invalid_chars`` verdict of a value holding a character its field cannot: anything in
+    :data:`characters.FORBIDDEN` as written, anything outside the field's repertoire once standardised."""
+    if not characters.has_forbidden(raw) and not characters.outside(standardised, repertoire):
+        return None
+    zh, en = characters.describe(raw, standardised, repertoire)
+    return _fail(f"{prefix}.invalid_chars", f"{label}含不能包含的字符: {zh} ({en} not allowed)", fixes)
+
+
+def _standard_dots(text: str, variants: str, fixes: list[str]) -> str:
+    dotted = text.translate({ord(c): characters.MIDDLE_DOT for c in variants})
+    if dotted != text:
+        fixes.append("middle_dot")
+    return dotted
+
+
+def check_person_name(raw: object) -> Verdict:
+    """A person's name as the household registry holds it: Chinese characters and the middle dot
+    (``·``, to which its other written forms are standardised), half-width, no whitespace."""
+    fixes: list[str] = []
+    text = normalise_text(raw, fixes)
+    if not text:
+        return _fail("person_name.missing", "姓名缺失 (name missing)", fixes)
+    text = _standard_dots(text, characters.NAME_DOT_VARIANTS, fixes)
+    bad = _characters("person_name", "姓名", str(raw), text, "person_name", fixes)
+    return bad or Verdict(text, fixes=tuple(fixes))
+
+
+def check_name(raw: object) -> Verdict:
+    """A person's or an organisation's name: half-width, no whitespace anywhere (Chinese names have
+    none), the characters of :data:`characters.ORGANISATION_NAME`."""
+    fixes: list[str] = []
+    text = normalise_text(raw, fixes)
+    if not text:
+        return _fail("name.missing", "名称缺失 (name missing)", fixes)
+    text = _standard_dots(text, characters.ORGANISATION_DOT_VARIANTS, fixes)
+    bad = _characters("name", "名称", str(raw), text, "organisation_name", fixes)
+    return bad or Verdict(text, fixes=tuple(fixes))
+
+
+def check_text(raw: object) -> Verdict:
+    """Free text (an address): runs of whitespace become one space, the characters of
+    :data:`characters.TEXT`."""
+    fixes: list[str] = []
+    written = None if raw is None else str(raw)
+    text = None if written is None else " ".join(written.split())
+    if text is not None and text != written:
+        fixes.append("whitespace")
+    if not text:
+        return _fail("text.missing", "值缺失 (value missing)", fixes)
+    bad = _characters("text", "文本", written, text, "text", fixes)
+    return bad or Verdict(text, fixes=tuple(fixes))

@@ -38,7 +38,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     multicolumn_condition_partial,
 )
 
-from citylake.quality.row_checks import agrees_with_id, is_missing, traditional, writing_fixes
+from citylake.quality.row_checks import agrees_with_id, has_traditional, is_missing, writing_fixes
 from citylake.schemas.standards import standard_field as lookup_field
 
 _CONDITION_DOMAIN = ("batch_id", "table", "row_condition", "condition_parser")
@@ -83,11 +83,15 @@ class ColumnValuesInStandardForm(ColumnMapMetricProvider):
 
 
 class ColumnValuesSimplifiedChinese(ColumnMapMetricProvider):
+    """Not in traditional characters (a value too long for its field is not judged: it is an error)."""
+
     condition_metric_name = "column_values.simplified_chinese"
+    condition_value_keys = ("standard_field",)
 
     @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column, **kwargs):
-        return _per_value(column, lambda raw: not (isinstance(raw, str) and traditional(raw)))
+    def _pandas(cls, column, standard_field, **kwargs):
+        field = lookup_field(standard_field)
+        return _per_value(column, lambda raw: not has_traditional(field, raw))
 
 
 class ColumnValuesPresent(ColumnMapMetricProvider):
@@ -180,8 +184,10 @@ class ExpectColumnValuesToBeInStandardForm(ColumnMapExpectation):
 class ExpectColumnValuesToBeSimplifiedChinese(ColumnMapExpectation):
     """Chinese text is written in simplified characters (规范汉字)."""
 
+    standard_field: str
     map_metric = "column_values.simplified_chinese"
-    success_keys = ("mostly",)
+    success_keys = ("standard_field", "mostly")
+    args_keys = ("column", "standard_field")
     library_metadata: ClassVar[dict] = {"tags": ["citylake", "data standard"], "contributors": ["citylake"]}
 
 

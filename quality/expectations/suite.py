@@ -2,7 +2,8 @@
 
 One expectation per check, with the check's id, kind and GB/T 36344 indicator in ``meta`` and its
 criticality as GX ``severity`` (error -> critical, warning -> warning). The freshness expectation
-takes the batch's extraction time as the suite parameter ``as_of``. The row-count change against the
+takes the batch's extraction time as the suite parameter ``as_of``. Cells ingestion could not convert
+are GX's own null expectation on bronze's ``_unconverted`` column. The row-count change against the
 previous batch is not a property of a batch (a batch is a change set), so it is evaluated from
 ``governance.batch_audit`` by the gate (:func:`quality.rule_results.volume_check`) and has no
 expectation here.
@@ -41,12 +42,15 @@ def expectation(check: Check, table: SourceTable):
         return custom.ExpectColumnValuesToBeInStandardForm(column=column, standard_field=check.standard_field,
                                                            **common)
     if check.kind == "simplified_chinese":
-        return custom.ExpectColumnValuesToBeSimplifiedChinese(column=column, **common)
+        return custom.ExpectColumnValuesToBeSimplifiedChinese(column=column, standard_field=check.standard_field,
+                                                              **common)
     if check.kind == "required" and check.party_columns:
         return custom.ExpectColumnValuesToBePresentWhenPartyNamed(column_list=[column, *check.party_columns],
                                                                   **common)
-    if check.kind in ("required", "key_present"):  # keys are one column (sources/registry.py)
+    if check.kind in ("required", "key_present", "update_time_present"):  # keys are one column (sources/registry.py)
         return custom.ExpectColumnValuesToBePresent(column=column, **common)
+    if check.kind == "convertible":  # _unconverted is NULL where every cell converted
+        return gxe.ExpectColumnValuesToBeNull(column=column, **common)
     if check.kind == "key_unique":
         return gxe.ExpectColumnValuesToBeUnique(column=column, **common)
     if check.kind == "agrees_with_id":

@@ -19,6 +19,7 @@ import great_expectations as gx
 import pyarrow.compute as pc
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
+from citylake.quality.checks import UNCONVERTED
 from citylake.quality.expectations.suite import build_suite, suite_name
 from citylake.quality.gate import read_batch
 from citylake.quality.rule_results import RULE_RESULT
@@ -58,6 +59,8 @@ def validate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_
 
 def validate_frame(frame, system: SourceSystem, table: SourceTable, as_of: str, result_format: dict[str, Any],
                    batch_id: str = "batch"):
+    if UNCONVERTED not in frame.columns:  # a table extracted before ingestion kept unconvertible cells
+        frame = frame.assign(**{UNCONVERTED: None})
     context = gx.get_context(mode="ephemeral")
     # Task logs get one line per validation (below), not GX's progress bars.
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

@@ -21,27 +21,6 @@ STANDARDS_DIR = Path(__file__).parent
 TYPES = ("string", "date", "integer", "decimal")
 
 
-def _text(raw: object) -> validators.Verdict:
-    fixes: list[str] = []
-    text = None if raw is None else " ".join(str(raw).split())
-    if text is not None and text != str(raw):
-        fixes.append("whitespace")
-    if not text:
-        return validators.Verdict(None, "text.missing", "值缺失 (value missing)", validators.SEVERITY_ERROR,
-                                  tuple(fixes))
-    return validators.Verdict(text, fixes=tuple(fixes))
-
-
-def _name(raw: object) -> validators.Verdict:
-    """A person's or organisation's name: half-width, no whitespace anywhere (Chinese names have none)."""
-    fixes: list[str] = []
-    text = validators.normalise_text(raw, fixes)
-    if not text:
-        return validators.Verdict(None, "name.missing", "名称缺失 (name missing)", validators.SEVERITY_ERROR,
-                                  tuple(fixes))
-    return validators.Verdict(text, fixes=tuple(fixes))
-
-
 def _party_id(raw: object) -> validators.Verdict:
     verdict = validators.check_id_number(raw)
     return verdict if verdict.ok else validators.check_uscc(raw) if len(str(raw or "").strip()) == 18 else verdict
@@ -56,9 +35,12 @@ VALIDATORS: dict[str, Callable[[object], validators.Verdict]] = {
     "mobile": validators.check_mobile,
     "division_code": validators.check_division_code,
     "party_id": _party_id,
-    "name": _name,
-    "text": _text,
+    "person_name": validators.check_person_name,
+    "name": validators.check_name,
+    "text": validators.check_text,
 }
+# Validators of text fields: their values are judged for traditional characters too.
+TEXT_VALIDATORS = frozenset({"person_name", "name", "text"})
 
 
 class StandardsError(ValueError):
@@ -82,12 +64,25 @@ class StandardField:
     validator: str
     sensitivity: Sensitivity
     description: str
+    # The most characters (code points) the field holds; None: no limit beyond its validator's.
+    max_length: int | None = None
 
     @property
     def qualified_name(self) -> str:
         return f"{self.entity}.{self.name}"
 
+    def too_long(self, raw: object) -> bool:
+        """Longer than the field allows, as written less surrounding whitespace (a padded CHAR column
+        is not too long). Judged before anything else: it costs one pass over the text, and a
+        value this long is not worth standardising."""
+        return self.max_length is not None and raw is not None and len(str(raw).strip()) > self.max_length
+
     def validate(self, raw: object) -> validators.Verdict:
+        if self.too_long(raw):
+            return validators.Verdict(None, f"{self.validator}.too_long",
+                                      f"{self.name_zh}超过标准允许的{self.max_length}个字符 "
+                                      f"(longer than the {self.max_length} characters the standard allows)",
+                                      validators.SEVERITY_ERROR)
         return VALIDATORS[self.validator](raw)
 
 
@@ -100,6 +95,7 @@ class StandardEntity:
 
 
 _FIELD_KEYS = {"name_zh", "type", "required", "standard", "validator", "sensitivity", "description"}
+_OPTIONAL_KEYS = {"max_length"}
 
 
 def _load(path: Path) -> StandardEntity:
@@ -118,20 +114,23 @@ def _load(path: Path) -> StandardEntity:
         missing = _FIELD_KEYS - set(spec)
         if missing:
             raise StandardsError(f"{where}: missing {sorted(missing)} (descriptions are required)")
-        unknown = set(spec) - _FIELD_KEYS
+        unknown = set(spec) - _FIELD_KEYS - _OPTIONAL_KEYS
         if unknown:
             raise StandardsError(f"{where}: unknown entries {sorted(unknown)}")
         if spec["type"] not in TYPES:
             raise StandardsError(f"{where}: type '{spec['type']}' is not one of {list(TYPES)}")
         if spec["validator"] not in VALIDATORS:
             raise StandardsError(f"{where}: validator '{spec['validator']}' is not one of {sorted(VALIDATORS)}")
+        max_length = spec.get("max_length")
+        if max_length is not None and (type(max_length) is not int or max_length < 1 or spec["type"] != "string"):
+            raise StandardsError(f"{where}: max_length must be a positive whole number, on a string field")
         sensitivity = spec["sensitivity"]
         if not isinstance(sensitivity, dict) or set(sensitivity) != {"category", "grade"}:
             raise StandardsError(f"{where}: sensitivity needs a category and a grade")
         fields[name] = StandardField(entity, name, spec["name_zh"], spec["type"], bool(spec["required"]),
                                      spec["standard"], spec["validator"],
                                      Sensitivity(sensitivity["category"], int(sensitivity["grade"])),
-                                     spec["description"])
+                                     spec["description"], max_length)
     return StandardEntity(entity, doc["name_zh"], doc["description"], fields)
 
 
