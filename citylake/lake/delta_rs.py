@@ -35,6 +35,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake import Schema as DeltaSchema
+from deltalake.exceptions import DeltaError
 from deltalake.exceptions import SchemaMismatchError as DeltaSchemaMismatch
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
 from deltalake.transaction import AddAction, create_table_with_add_actions
@@ -74,6 +75,8 @@ ArrowData = pa.Table | pa.RecordBatchReader | pa.RecordBatch
 
 LAKE_ROOT_ENV = "CITYLAKE_LAKE_ROOT"
 DEFAULT_LOCK_TIMEOUT_SECONDS = 30 * 60
+# What delta-rs puts before the rows that broke a write's predicate or a constraint.
+_ROWS_PREVIEW = "Preview of invalid data"
 
 
 def default_lake_root() -> str:
@@ -279,6 +282,14 @@ class DeltaRsLake:
                 )
             except DeltaSchemaMismatch as error:
                 raise SchemaMismatchError(f"cannot write to {table}: {error}") from error
+            except DeltaError as error:
+                if _ROWS_PREVIEW not in str(error):
+                    raise
+                # delta-rs prints the offending rows, personal data included: say what, never which.
+                reason = str(error).split(_ROWS_PREVIEW)[0].strip().rstrip(".")
+                raise PartitionMismatchError(
+                    f"cannot write to {table}: rows outside the predicate {predicate!r} ({reason}; values not shown)"
+                ) from None
             version = self.version(table)
         log.info("wrote %s (%s) -> version %d", table, mode, version)
         return version

@@ -4,7 +4,7 @@ Every write path is checked by reading the ``add`` actions of the commits it mak
 ``write_deltalake`` (append, overwrite), MERGE (unpartitioned) and the partition rewrite
 (partitioned), ``delete``'s rewrites, and the Spark path whose footer statistics
 ``citylake.lake.parquet_stats`` turns into add actions. A table made before the policy gets it on
-its next write.
+its next write. A write refused for rows outside its predicate does not echo those rows either.
 """
 
 from __future__ import annotations
@@ -169,3 +169,14 @@ def test_delta_logs_of_an_ingested_and_gated_city_hold_no_personal_numbers(tmp_p
     dataset = lake.dataset("silver.gongan_czrk")
     assert duckdb.sql("select count(*) from dataset").fetchall()[0][0] == lake.row_count("silver.gongan_czrk")
     assert not list(dataset.get_fragments(filter=pc.field("_batch_id") == "no such batch"))
+
+
+def test_rows_outside_an_overwrite_predicate_are_refused_without_showing_them(policed):
+    from citylake.lake import PartitionMismatchError
+
+    policed.write_arrow("bronze.people", rows([1, 2], "b1"))
+    with pytest.raises(PartitionMismatchError, match=r"rows outside the predicate 'n = 1' \(.*values not shown\)") as error:
+        policed.write_arrow("bronze.people", rows([1, 2], "b2"), mode="overwrite", predicate="n = 1")
+    assert "11010519491231" not in str(error.value) and "张" not in str(error.value)
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+    assert policed.row_count("bronze.people") == 2
