@@ -131,6 +131,7 @@ def accept(validator: str, values: Sequence, max_length: int | None = None) -> n
     if fast is None:
         return np.zeros(len(values), dtype=bool)
     accepted = fast(values)
-    if max_length is not None and accepted.any():
-        accepted &= np.asarray(pc.utf8_length(_strings(values)).fill_null(0), dtype=np.int64) <= max_length
+    rows = np.flatnonzero(accepted) if max_length is not None else ()
+    if len(rows):  # accepted values are text: their length is a lookup
+        accepted[rows] = np.fromiter((len(values[i]) <= max_length for i in rows), dtype=bool, count=len(rows))
     return accepted
