@@ -7,8 +7,9 @@
 - findings: ``governance.quality_issue`` (opened, or closed when fixed);
 - ``governance.batch_audit`` (stage ``gate``): rows read = rows promoted + rows quarantined.
 
-A batch whose share of rows with errors passes ``error_threshold`` is not promoted: its issues are
-recorded for the department, nothing reaches silver, and :class:`GateThresholdError` says why.
+A batch (of at least ``error_threshold_min_rows`` rows) whose share of rows with errors passes
+``error_threshold`` is not promoted: its issues are recorded for the department, nothing reaches
+silver, and :class:`GateThresholdError` says why.
 Rerunning a gated batch does nothing.
 """
 
@@ -111,7 +112,8 @@ def _gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id:
                                        extracted_at, presence), gate_id)
     feedback = record_findings(lake, system, table, gate_id, checked, deleted, owns_rule=is_row_rule)
     result.issues_opened, result.issues_fixed = feedback["opened"], feedback["fixed"]
-    if error_threshold is not None and result.error_rate > error_threshold:
+    if (error_threshold is not None and result.error_rate > error_threshold
+            and len(checked) >= table.error_threshold_min_rows):
         raise GateThresholdError(
             f"{system.code}.{table.name}: batch {bronze_batch_id} has {int(has_error.sum())} of {len(checked)} rows "
             f"with errors ({result.error_rate:.1%} > threshold {error_threshold:.1%}); not promoted. "

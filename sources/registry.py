@@ -51,6 +51,10 @@ class SourceTable:
     lookback_minutes: int = 0
     # The share of a batch's rows with errors above which the batch is not promoted to silver.
     error_threshold: float = 0.2
+    # The threshold judges batches of at least this many rows: the error share of a small daily
+    # increment (one birth certificate) says nothing of the department's delivery, and refusing it
+    # would hold the table back. Smaller batches are gated row by row (bad rows to quarantine).
+    error_threshold_min_rows: int = 50
     # Dataset checks (quality/indicators.yaml): the newest change may be at most this many days
     # older than the extraction (incremental tables), and the live row count may change by at most
     # this share from one batch to the next.
@@ -89,7 +93,8 @@ class SourceSystem:
 
 _SYSTEM_KEYS = {"system", "name_zh", "name_en", "owner", "connection", "schedule", "tables"}
 _TABLE_KEYS = {"name", "description", "primary_key", "load", "update_column", "detect_deletes", "columns",
-               "lookback_minutes", "error_threshold", "freshness_days", "max_volume_change"}
+               "lookback_minutes", "error_threshold", "error_threshold_min_rows", "freshness_days",
+               "max_volume_change"}
 
 
 def _req(entry: dict, key: str, where: str, kind=str):
@@ -161,6 +166,9 @@ def load_system(path: Path) -> SourceSystem:
         threshold = entry.get("error_threshold", 0.2)
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
             raise RegistryError(f"{where}: error_threshold must be a share between 0 and 1")
+        min_rows = entry.get("error_threshold_min_rows", 50)
+        if isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 0:
+            raise RegistryError(f"{where}: error_threshold_min_rows must be a whole number of rows >= 0")
         freshness = entry.get("freshness_days", 2.0)
         if isinstance(freshness, bool) or not isinstance(freshness, int | float) or freshness <= 0:
             raise RegistryError(f"{where}: freshness_days must be a positive number of days")
@@ -175,6 +183,7 @@ def load_system(path: Path) -> SourceSystem:
         tables.append(SourceTable(name=name, description=_req(entry, "description", where), primary_key=tuple(key),
                                   load=load, update_column=update_column, detect_deletes=detect, columns=columns,
                                   lookback_minutes=lookback, error_threshold=float(threshold),
+                                  error_threshold_min_rows=min_rows,
                                   freshness_days=float(freshness), max_volume_change=float(volume)))
     names = [t.name for t in tables]
     if len(set(names)) != len(names):

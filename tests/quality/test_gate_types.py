@@ -204,3 +204,26 @@ def test_two_concurrent_gates_of_one_batch_gate_it_once(tmp_path):
     assert len(audits) == 1
     assert lake.row_count(done.quarantine_table) == done.quarantined > 0
     assert lake.row_count(done.silver_table) == done.promoted
+
+
+def test_a_small_batch_is_gated_row_by_row_not_refused_by_its_share(tmp_path):
+    """A one-row daily increment with an error is 100% errors: it is quarantined, not refused
+    (seen after five days of the demo city, 卫健 CSYXZM)."""
+    home, lake, _ = city(tmp_path, 300, 9)
+    system = load_registry()["gongan"]
+    table = system.table("CZRK")
+    url = source_url(system, home)
+    first = ingest_table(system, table, "day0", lake, url)
+    gate_batch(lake, system, table, first.batch_id, table.error_threshold)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        column = table.update_column
+        key = table.primary_key[0]
+        victim = conn.execute(sa.text(f"SELECT {key} FROM CZRK ORDER BY {key} LIMIT 1")).scalar_one()
+        conn.execute(sa.text(f"UPDATE CZRK SET XB = '7', {column} = :t WHERE {key} = :k"),
+                     {"k": victim, "t": dt.datetime(2030, 1, 1)})
+    engine.dispose()
+    day1 = ingest_table(system, table, "day1", lake, url)
+    assert day1.rows_written == 1
+    gated = gate_batch(lake, system, table, day1.batch_id, table.error_threshold)
+    assert (gated.rows_read, gated.quarantined, gated.error_rate) == (1, 1, 1.0)
