@@ -120,7 +120,9 @@ def extract_table(system: SourceSystem, table: SourceTable) -> dict[str, Any]:
     except (SchemaDriftError, SourceConnectionError) as exc:
         # A source column whose values bronze cannot hold, or a connection of an unsupported
         # type, needs a person; the retries would only delay the alert.
-        raise AirflowFailException(f"{system.code}.{table.name}: {exc}") from exc
+        message = str(exc)
+        prefix = f"{system.code}.{table.name}: "
+        raise AirflowFailException(message if message.startswith(prefix) else prefix + message) from exc
     summary = result.summary()
     asset = bronze_asset(result.bronze_table)
     context["outlet_events"][asset].extra = {

@@ -11,10 +11,17 @@ child Python process whose environment is set before Airflow is imported: the ca
 never imports Airflow, can run ingestion for several homes (tests in parallel), and its own
 logging is left alone. Airflow's log goes to ``<run dir>/run.log``; the child reports task
 states, XCom summaries and asset events as JSON in ``<run dir>/result.json``.
+
+One run at a time per home: Airflow's metadata migration and the DAG sync that ``dag.test()`` does
+first are not safe against a concurrent run on the same metadata DB (two runs on a fresh home die on
+``table … already exists`` or ``UNIQUE constraint failed: dag.dag_id``). The child holds an
+exclusive ``flock`` on ``$CITYLAKE_HOME/airflow/run.lock`` for its whole run, so a second run waits
+for the first and then runs (its batches find what the first wrote).
 """
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import logging
@@ -23,7 +30,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -279,9 +287,31 @@ def _record_failures(dag: Any, errors: dict[str, str]) -> None:
         task.on_failure_callback = [*existing, remember]
 
 
+@contextmanager
+def _one_run_per_home(airflow_home: Path) -> Iterator[None]:
+    """Hold the home's run lock (module doc); the kernel releases it if the process dies."""
+    path = airflow_home / "run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another Airflow run holds %s; waiting for it to finish", path)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def _child_main(request_path: str) -> int:
-    request = json.loads(Path(request_path).read_text(encoding="utf-8"))
     logging.basicConfig(level=logging.INFO)
+    with _one_run_per_home(Path(os.environ["AIRFLOW_HOME"])):
+        return _run_request(request_path)
+
+
+def _run_request(request_path: str) -> int:
+    request = json.loads(Path(request_path).read_text(encoding="utf-8"))
     _migrate_metadata_db()
     dags = _load_dags(request["systems"], request.get("prefix", DAG_ID_PREFIX))
     logical_date = datetime.fromisoformat(request["logical_date"]) if request["logical_date"] else None

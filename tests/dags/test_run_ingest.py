@@ -5,6 +5,7 @@ Each test gets its own CITYLAKE_HOME, so its own lake, SQLite sources, Airflow h
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 import uuid
@@ -128,3 +129,149 @@ def test_a_failed_task_fails_the_run_with_its_reason_and_other_dags_still_run(ho
                       "ingest_toy": ("success", {"extract_people": "success"})}
     assert open_lake(home.lake).row_count("bronze.toy_people") == 7
     assert failure.value.log_path.is_file()
+
+
+# -- issue 13: crash windows, concurrent runs, personal data in messages ------------------------------
+
+HOSTILE_ID = "11010519491231002X"  # the standard's own example: a valid ID number
+# A sitecustomize for the Airflow child: after its first extraction audit commits (where the
+# watermark write used to follow) it says so in a file and waits there to be killed.
+PAUSE_HOOK = '''
+import os, time
+if os.environ.get("CITYLAKE_TEST_PAUSE_AFTER_AUDIT"):
+    from citylake.ingest import governance
+    _append = governance.append
+
+    def append(lake, table, rows):
+        _append(lake, table, rows)
+        if table == governance.BATCH_AUDIT and any(r.get("stage") == "extract" for r in rows):
+            with open(os.environ["CITYLAKE_TEST_PAUSE_AFTER_AUDIT"], "w") as marker:
+                marker.write(str(os.getpid()))
+            time.sleep(600)
+
+    governance.append = append
+'''
+
+
+def _toy_home(home, tmp_path, monkeypatch, rows: int = 50, systems: tuple[str, ...] = ("toy",)) -> None:
+    """A registry of toy systems (one table, PEOPLE, each) and their SQLite sources of ``rows`` clean rows."""
+    registry = tmp_path / "registry"
+    registry.mkdir(exist_ok=True)
+    monkeypatch.setenv("CITYLAKE_SOURCES", str(registry))  # read by the DAG file in the Airflow process
+    home.sources.mkdir(parents=True, exist_ok=True)
+    for code in systems:
+        (registry / f"{code}.yaml").write_text(TOY_SYSTEM.replace("toy", code), encoding="utf-8")
+        with sqlite3.connect(home.sources / f"{code}.db") as db:
+            db.execute('CREATE TABLE "PEOPLE" ("ID" INTEGER PRIMARY KEY, "XM" TEXT, "SCORE" INTEGER, '
+                       '"GXSJ" TIMESTAMP)')
+            db.executemany('INSERT INTO "PEOPLE" VALUES (?, ?, ?, ?)',
+                           [(i, f"n{i}", i, f"2026-01-02 03:04:{i % 60:02d}") for i in range(rows)])
+
+
+@pytest.mark.slow
+def test_a_kill_9_right_after_the_audit_duplicates_nothing(home, tmp_path, monkeypatch):
+    """A real SIGKILL of the Airflow child at the old crash window (audit committed, watermark not yet
+    written): the next run, a new DAG run with new batch ids, adds no row."""
+    import os
+    import signal
+    import threading
+
+    _toy_home(home, tmp_path, monkeypatch)
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(PAUSE_HOOK, encoding="utf-8")
+    marker = tmp_path / "paused"
+    monkeypatch.setenv("PYTHONPATH", str(hook))
+    monkeypatch.setenv("CITYLAKE_TEST_PAUSE_AFTER_AUDIT", str(marker))
+    failures: list[Exception] = []
+
+    def first_run() -> None:
+        try:
+            run_ingest(home, logical_date=datetime(2026, 3, 1, tzinfo=UTC), timeout=300)
+        except IngestRunError as exc:
+            failures.append(exc)
+
+    runner = threading.Thread(target=first_run)
+    runner.start()
+    deadline = time.monotonic() + 240
+    while not marker.exists() or not marker.read_text():
+        assert time.monotonic() < deadline and runner.is_alive(), "the child never reached its audit"
+        time.sleep(0.2)
+    os.kill(int(marker.read_text()), signal.SIGKILL)
+    runner.join()
+    assert failures and "exit -9" in str(failures[0])
+    lake = open_lake(home.lake)
+    assert lake.row_count("bronze.toy_people") == 50
+
+    monkeypatch.delenv("CITYLAKE_TEST_PAUSE_AFTER_AUDIT")
+    monkeypatch.delenv("PYTHONPATH")
+    [summary] = run_ingest(home, logical_date=datetime(2026, 3, 2, tzinfo=UTC))
+    assert summary["rows_written"] == 0 and not summary["skipped"]
+    assert lake.row_count("bronze.toy_people") == 50  # what an undisturbed run leaves: the source's rows
+
+
+@pytest.mark.slow
+def test_concurrent_runs_on_a_fresh_home_all_succeed(home, tmp_path, monkeypatch):
+    """Three runs at once on a fresh home (four systems, so eight DAGs to sync): before the home's run
+    lock they died on Airflow's migration and DAG sync ('UNIQUE constraint failed: dag.dag_id')."""
+    import threading
+
+    systems = ("toya", "toyb", "toyc", "toyd")
+    _toy_home(home, tmp_path, monkeypatch, systems=systems)
+    results: dict[int, list] = {}
+    errors: list[Exception] = []
+    start = threading.Barrier(3)
+
+    def run(day: int) -> None:
+        start.wait()
+        try:
+            results[day] = run_ingest(home, logical_date=datetime(2026, 3, day, tzinfo=UTC), timeout=300)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(day,)) for day in (1, 2, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [str(e)[:300] for e in errors] == []
+    lake = open_lake(home.lake)
+    for code in systems:
+        # The first run to get the home extracted every row; the others found nothing new.
+        written = sorted(s["rows_written"] for r in results.values() for s in r if s["system"] == code)
+        assert written == [0, 0, 50], code
+        assert lake.row_count(f"bronze.{code}_people") == 50, code
+
+
+@pytest.mark.slow
+def test_hostile_values_leave_no_id_number_in_logs_results_or_errors(home, tmp_path, monkeypatch, caplog):
+    _toy_home(home, tmp_path, monkeypatch)
+    with sqlite3.connect(home.sources / "toy.db") as db:  # SQLite keeps each of them
+        db.execute(f"UPDATE \"PEOPLE\" SET \"SCORE\" = '{HOSTILE_ID}' WHERE \"ID\" = 1")
+        db.execute(f"UPDATE \"PEOPLE\" SET \"GXSJ\" = '{HOSTILE_ID}' WHERE \"ID\" = 2")
+        db.execute(f"UPDATE \"PEOPLE\" SET \"XM\" = CAST('{HOSTILE_ID}' || X'FF' AS TEXT) WHERE \"ID\" = 3")
+
+    with caplog.at_level(logging.DEBUG):
+        [summary] = run_ingest(home, logical_date=datetime(2026, 3, 1, tzinfo=UTC))
+    assert summary["rows_written"] == 50
+    lake = open_lake(home.lake)
+    raw = {r["ID"]: r["_unconverted"] for r in lake.read_arrow("bronze.toy_people").read_all().to_pylist()
+           if r["_unconverted"]}
+    assert raw == {1: f'{{"SCORE": "{HOSTILE_ID}"}}', 2: f'{{"GXSJ": "{HOSTILE_ID}"}}',
+                   3: f'{{"XM": "{HOSTILE_ID}\\\\xff"}}'}
+
+    # A failing run: the column now holds text bronze's integer column cannot take.
+    with sqlite3.connect(home.sources / "toy.db") as db:
+        db.execute('ALTER TABLE "PEOPLE" DROP COLUMN "SCORE"')
+        db.execute('ALTER TABLE "PEOPLE" ADD COLUMN "SCORE" TEXT')
+        db.execute(f"UPDATE \"PEOPLE\" SET \"SCORE\" = '{HOSTILE_ID}', \"GXSJ\" = '2026-02-01 00:00:00' "
+                   "WHERE \"ID\" = 4")
+    with caplog.at_level(logging.DEBUG), pytest.raises(IngestRunError) as failure:
+        run_ingest(home, logical_date=datetime(2026, 3, 2, tzinfo=UTC))
+    assert "column SCORE changed type" in str(failure.value)
+    assert HOSTILE_ID not in str(failure.value)
+    assert HOSTILE_ID not in caplog.text
+    written = [p for p in (home.airflow).rglob("*") if p.is_file() and p.suffix in (".log", ".json")]
+    assert any(p.name == "run.log" for p in written) and any(p.name == "result.json" for p in written)
+    for path in written:
+        assert HOSTILE_ID[:17] not in path.read_text(encoding="utf-8", errors="replace"), path
