@@ -64,6 +64,7 @@ class Lexicon:
     roads: Forms                      # road -> (district codes ...)
     outside: Forms                    # a division name elsewhere in China -> (its code,)
     community_suffixes: Forms         # written suffix -> (standard suffix,)
+    compound_suffixes: tuple[str, ...]  # 花园, 新村 …: a name ending so is a compound, not a village
     road_suffixes: tuple[str, ...]
     building_suffixes: tuple[str, ...]
     unit_suffixes: tuple[str, ...]
@@ -165,6 +166,7 @@ def build_lexicon(doc: dict, where: str) -> Lexicon:
         roads=Forms.of({k: tuple(v) for k, v in roads.items()}),
         outside=Forms.of(_outside_names(gaz.province, gaz.city_name)),
         community_suffixes=Forms.of({k: (v,) for k, v in suffixes.items()}),
+        compound_suffixes=gaz.compound_suffixes,
         road_suffixes=_strings(doc, "road_suffixes", where),
         building_suffixes=_strings(doc, "building_suffixes", where),
         unit_suffixes=_strings(doc, "unit_suffixes", where),

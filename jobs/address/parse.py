@@ -6,7 +6,7 @@ the province and city prefix, when written (山东省济南市, 济南, none at 
 市中区); the district by its name, short name, former names (济阳县 → 济阳区 370115, 长清县, 章丘市,
 莱芜市莱城区) or an alias, or a management zone in its place (高新区); the street (街道/镇) with any
 of the usual suffixes (东关街道办事处, 普集镇 for 普集街道) or a former name (刁镇); the community
-(千佛社区居委会 → 千佛社区); the road, from the gazetteer or, before a house number, by its suffix;
+(千佛社区居委会 → 千佛社区, 王家村村委会 → 王家村, a village 王家村 before its house number); the road, from the gazetteer or, before a house number, by its suffix;
 the house number (142号, 一百四十二号, 142-1号). What follows is the compound (小区) and, read from the
 end, 楼栋/单元/室 in every usual form: 5号楼/5栋/5幢/5座/5#楼/5#, 2单元, 1801室/1801户, the
 abbreviated 5-2-1801, and Chinese numerals (二十四号楼, 二四号楼, 二单元). A district left unwritten
@@ -93,6 +93,7 @@ _NAME_CHAR = re.compile(r"[A-Z\u3400-\u9fff]")  # a compound's name has a letter
 @dataclass(frozen=True)
 class _Grammar:
     community: re.Pattern
+    village: re.Pattern
     road: re.Pattern
     house_number: re.Pattern
     tail: re.Pattern
@@ -108,6 +109,7 @@ def _grammar() -> _Grammar:
     names = r"[^0-9\-#]"
     return _Grammar(
         community=re.compile(rf"({names}{{1,8}}?)({_alternatives(lx.community_suffixes.values)})"),
+        village=re.compile(rf"{names}{{1,6}}?村(?=[0-9]|[{CN_NUMERALS}]+号|$)"),
         road=re.compile(rf"{names}{{1,10}}?(?:{_alternatives(lx.road_suffixes)})(?=(?:{_NUM})号)"),
         house_number=re.compile(rf"([0-9]+(?:-[0-9]+)?|[{CN_NUMERALS}]+)号(?!楼)院?"),
         tail=re.compile(
@@ -202,8 +204,15 @@ def _parse_clean(s: str, lx: Lexicon, g: _Grammar) -> ParsedAddress:
     if lx.roads.longest(s, pos) is None:
         m = g.community.match(s, pos)
         if m:
-            community = m.group(1) + lx.community_suffixes.values[m.group(2)][0]
+            standard = lx.community_suffixes.values[m.group(2)][0]  # 王家村村委会 is 王家村's: no 村 more
+            community = m.group(1) if m.group(1).endswith(standard) else m.group(1) + standard
             pos = m.end()
+        else:
+            # A village written without 村委会 (王家村12号), unless the name is a compound's (阳光新村).
+            m = g.village.match(s, pos)
+            if m and not m.group().endswith(lx.compound_suffixes):
+                community = m.group()
+                pos = m.end()
 
     road = None
     hit = lx.roads.longest(s, pos)
@@ -222,7 +231,7 @@ def _parse_clean(s: str, lx: Lexicon, g: _Grammar) -> ParsedAddress:
             code, source = fitting.pop(), "road"
 
     house_number = None
-    if road is not None:
+    if road is not None or (community is not None and community.endswith("村")):
         m = g.house_number.match(s, pos)
         if m:
             house_number = _number(m.group(1), reasons)

@@ -130,6 +130,15 @@ def test_other_building_unit_room_forms():
     assert parse("历下区千佛山东路142-1号").house_number == "142-1"
 
 
+def test_villages():
+    p = parse("章丘区普集街道王家村村委会")
+    assert (p.street, p.community) == ("普集街道", "王家村")
+    p = parse("济南市章丘区普集街道王家村123号")
+    assert (p.community, p.house_number, p.room) == ("王家村", "123", None)
+    p = parse("历下区东关街道阳光新村5号楼2单元301室")   # 新村 ends a compound's name, not a village's
+    assert (p.community, p.compound, p.building) == (None, "阳光新村", "5")
+
+
 def test_roads_outside_the_gazetteer_are_read_before_a_house_number():
     p = parse("历下区明湖东路8号泉景花园3号楼1单元101室")
     assert (p.road, p.house_number, p.compound, p.building) == ("明湖东路", "8", "泉景花园", "3")
