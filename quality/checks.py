@@ -24,6 +24,8 @@ ROW_KINDS = ("valid", "valid_code", "review", "standard_form", "simplified_chine
 # Bronze's column of the raw text of the cells ingestion could not convert (citylake.ingest.extract):
 # a JSON object {column: raw text}, NULL when every cell of the row converted.
 UNCONVERTED = "_unconverted"
+# The rule of a row whose update time is missing (the update_time_present check).
+UPDATE_TIME_MISSING = "update_time.missing"
 BATCH_KINDS = ("volume", "freshness")
 TABLE_KINDS = ("cross_source",)
 
@@ -155,7 +157,7 @@ def finding_kind(rule: str, criticality: str, field_validator: str | None) -> st
         return "key_present"
     if rule.endswith("key.not_unique"):
         return "key_unique"
-    if rule == "update_time.missing":
+    if rule == UPDATE_TIME_MISSING:
         return "update_time_present"
     kinds = {"missing": "required", "nonstandard_form": "standard_form", "traditional_chars": "simplified_chinese",
              "disagrees_with_id": "agrees_with_id", "unconverted": "convertible"}

@@ -24,7 +24,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from citylake.quality.checks import UNCONVERTED
+from citylake.quality.checks import UNCONVERTED, UPDATE_TIME_MISSING
 from citylake.schemas.fast_paths import accept
 from citylake.schemas.standards import TEXT_VALIDATORS, StandardField, standard_field
 from citylake.schemas.validators import id_is_male
@@ -49,7 +49,6 @@ class Finding:
 # department's own coding to the standard (男 -> 1, 汉族 -> 01, yyyymmdd -> ISO) is not.
 WRITING_FIXES = {"fullwidth", "whitespace", "lowercase_x", "upgraded_from_15_digits", "lowercase",
                  "country_code_or_separators", "middle_dot"}
-UPDATE_TIME_MISSING = "update_time.missing"
 
 
 @cache
