@@ -78,6 +78,8 @@ def to_number(token: str) -> str | None:
     try:
         # "smart" reads digit-by-digit forms (一八零一) besides the positional ones (一千八百零一).
         value = cn2an.cn2an(token, "smart")
-    except ValueError:
+    except Exception:  # cn2an raises ValueError, KeyError … on what is not a numeral: not a number
         return None
-    return str(int(value)) if float(value).is_integer() and value >= 0 else None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return str(int(value)) if value >= 0 else None

@@ -86,7 +86,9 @@ def spark_schema(column: str = "address") -> str:
 
 SPARK_SCHEMA = spark_schema()
 
-_NUM = rf"[0-9]+|[{CN_NUMERALS}]+"
+# Numbers of 门牌号/楼栋/单元/室 are short; bounded repeats also keep the regular expressions linear
+# on long runs of digits.
+_NUM = rf"[0-9]{{1,6}}|[{CN_NUMERALS}]{{1,8}}"
 _NAME_CHAR = re.compile(r"[A-Z\u3400-\u9fff]")  # a compound's name has a letter or a Chinese character
 
 
@@ -109,13 +111,13 @@ def _grammar() -> _Grammar:
     names = r"[^0-9\-#]"
     return _Grammar(
         community=re.compile(rf"({names}{{1,8}}?)({_alternatives(lx.community_suffixes.values)})"),
-        village=re.compile(rf"{names}{{1,6}}?村(?=[0-9]|[{CN_NUMERALS}]+号|$)"),
+        village=re.compile(rf"{names}{{1,6}}?村(?=[0-9]|(?:{_NUM})号|$)"),
         road=re.compile(rf"{names}{{1,10}}?(?:{_alternatives(lx.road_suffixes)})(?=(?:{_NUM})号)"),
-        house_number=re.compile(rf"([0-9]+(?:-[0-9]+)?|[{CN_NUMERALS}]+)号(?!楼)院?"),
+        house_number=re.compile(rf"([0-9]{{1,6}}(?:-[0-9]{{1,4}})?|[{CN_NUMERALS}]{{1,8}})号(?!楼)院?"),
         tail=re.compile(
             rf"(?:(?P<b>{_NUM}|[A-Z])(?P<bs>{_alternatives(lx.building_suffixes)}|-))?"
             rf"(?:(?P<u>{_NUM})(?P<us>{_alternatives(lx.unit_suffixes)}|-))?"
-            rf"(?:(?P<r>{_NUM}|[A-Z][0-9]+)(?P<rs>{_alternatives(lx.room_suffixes)})?)?$"),
+            rf"(?:(?P<r>{_NUM}|[A-Z][0-9]{{1,6}})(?P<rs>{_alternatives(lx.room_suffixes)})?)?$"),
     )
 
 

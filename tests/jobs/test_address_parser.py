@@ -3,6 +3,7 @@ points (Arrow, pandas, Spark's mapInArrow), and a score against a generated city
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import time
 
@@ -174,6 +175,20 @@ def test_values_that_are_not_addresses_give_an_empty_parse_with_a_reason_quickly
     assert parsed[5].reasons == ("no_address",) and parsed[7].reasons == ("no_address",)
     assert parsed[-3].reasons == parsed[-2].reasons == ("too_long",)
     assert parsed[10].reasons == ("not_text",) and parsed[13].reasons == ("not_text",)
+
+
+def test_random_and_pathological_texts_never_raise_and_stay_fast():
+    rng = random.Random(5)
+    alphabet = list("济南市历下区东关街道千佛社区居委会村路街号楼栋幢座单元室户院-#—－ 　，。（）０１２3456789"
+                    "〇零一二三四五六七八九十百千两壹贰拾AbＡ\x00\u200b\ufeff\U0002000B")
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(3000)]
+    texts += [run * (499 // len(run)) for run in ("1", "一", "1-", "1号", "号楼", "5号楼", "村", "社区", "-#", "十")]
+    texts += ["历下区" + run * (490 // len(run)) for run in ("1", "一二", "1号", "5号楼2单元")]
+    started = time.perf_counter()
+    parsed = parse_many(texts)
+    assert time.perf_counter() - started < 10  # about 0.1 s on an idle machine; the import of cn2an included
+    assert all(r in REASONS for p in parsed for r in p.reasons)
+    assert all(p.room is None or len(p.room) <= 8 for p in parsed)  # numbers are bounded (no run of digits)
 
 
 def test_a_partial_address_keeps_what_it_has():
