@@ -494,15 +494,22 @@ def _batches(job: _Extraction, source: sa.Table, read_schema: pa.Schema, schema:
     ceiling = None
     batches = iter(()) if plan.candidates == set() else job.batches(source, source_schema, since)
     for batch, hashes, unconverted in batches:
+        if incremental and plan.candidates is None:
+            # The table's first batch: every row is an insert, no key needs looking at.
+            job.result.rows_read += batch.num_rows
+            if batch.num_rows:
+                latest = _latest(latest, _text(pc.max(batch.column(t.update_column)).as_py()))
+                yield _record_batch(job, schema, _conform(job, batch, bronze_schema), hashes,
+                                    ["insert"] * batch.num_rows, unconverted)
+            continue
         keys = _keys(batch, t.primary_key)
         if incremental:
-            if plan.candidates is not None:
-                planned = [i for i, k in enumerate(keys) if k in plan.candidates]
-                if len(planned) < batch.num_rows:
-                    late = pc.min(batch.filter(pc.invert(_mask(planned, batch.num_rows))).column(t.update_column))
-                    ceiling = _earliest(ceiling, _text(late.as_py()))
-                    batch, hashes, unconverted = _take(planned, batch, hashes, unconverted)
-                    keys = [keys[i] for i in planned]
+            planned = [i for i, k in enumerate(keys) if k in plan.candidates]
+            if len(planned) < batch.num_rows:
+                late = pc.min(batch.filter(pc.invert(_mask(planned, batch.num_rows))).column(t.update_column))
+                ceiling = _earliest(ceiling, _text(late.as_py()))
+                batch, hashes, unconverted = _take(planned, batch, hashes, unconverted)
+                keys = [keys[i] for i in planned]
             job.result.rows_read += batch.num_rows
             if batch.num_rows:
                 latest = _latest(latest, _text(pc.max(batch.column(t.update_column)).as_py()))
