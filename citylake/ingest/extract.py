@@ -282,6 +282,8 @@ def _since(job: _Extraction, source: sa.Table, watermark: str | None) -> sa.Colu
     if temporal and job.table.lookback_minutes:
         value = value - timedelta(minutes=job.table.lookback_minutes)
     elif job.table.lookback_minutes and job.table.lookback_minutes != DEFAULT_LOOKBACK_MINUTES:
+        # The default lookback is for date and time columns; asking for another on a version number
+        # (or text) update column is a registry mistake worth failing on.
         raise ValueError(f"{job.source}: lookback_minutes needs a date or timestamp update column, "
                          f"not {update.type}")
     clauses = [update >= _bound(value, update, job.engine), update.is_(None)]
