@@ -4,6 +4,11 @@ them, these follow common practice: ID 370102********1234, name 张*, phone 138*
 
 from __future__ import annotations
 
+import unicodedata
+
+# A masked value shows where a problem is, it is no copy of the value: long ones are cut.
+MAX_SHOWN = 64
+
 
 def mask_id_number(value: str) -> str:
     if len(value) <= 10:
@@ -44,4 +49,11 @@ def mask(field: str, value: object) -> str | None:
         return None
     text = str(value)
     rule = MASKS.get(field.partition("@")[0])
-    return rule(text) if rule else text
+    return printable(rule(text) if rule else text)
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show in a list or a report: control, format and unassigned characters (NUL,
+    ESC, zero-width, lone surrogates) as U+FFFD, cut after :data:`MAX_SHOWN` characters."""
+    shown = "".join("\ufffd" if unicodedata.category(c)[0] == "C" else c for c in text[:MAX_SHOWN])
+    return shown if len(text) <= MAX_SHOWN else f"{shown}…(共{len(text)}字)"

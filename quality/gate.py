@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from citylake.ingest import governance as gov
 from citylake.lake.partitions import quoted_identifier, sql_literal
-from citylake.quality.checks import is_row_rule, table_checks
+from citylake.quality.checks import UNCONVERTED, is_row_rule, table_checks
 from citylake.quality.feedback import exemptions, record_findings
 from citylake.quality.row_checks import check_frame
 from citylake.quality.rule_results import (
@@ -46,9 +46,9 @@ log = logging.getLogger(__name__)
 
 FINDINGS = pa.list_(pa.struct([("rule", pa.string()), ("message", pa.string()), ("columns", pa.list_(pa.string()))]))
 BRONZE_META = ("_batch_id", "_source", "_extracted_at", "_row_hash", "_op")
-# Bronze's raw text of the cells ingestion could not convert to their column's type
+NEVER_WAIVED = (".invalid_chars", ".too_long", ".unconverted")
+# UNCONVERTED (citylake.quality.checks): bronze's raw text of the cells ingestion could not convert
 # (citylake.ingest.extract): the row checks judge it, quarantine keeps it, silver never has it.
-UNCONVERTED = "_unconverted"
 
 
 class GateThresholdError(RuntimeError):
@@ -151,14 +151,15 @@ def _gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id:
 def waive_exempted(checked: pd.DataFrame, table: SourceTable, exempt: set[tuple[str, str, str]]) -> pd.DataFrame:
     """Drop the errors the bureau exempted (upheld disputes, 已确认) from their records: a record
     whose only errors are exempted reaches silver. Never waived: key errors (silver is merged by
-    key) and invalid dates (silver stores a date)."""
+    key), invalid dates (silver stores a date), and values silver must not hold whatever the
+    dispute says (characters a field cannot hold, lengths past its standard, unconverted cells)."""
     if not exempt:
         return checked
     key = table.primary_key[0]
     dates = {c for c, f, _ in table.mapped_columns() if standard_field(f).type == "date"}
 
     def waived(record_key, finding) -> bool:
-        if finding["rule"].startswith("key.") or (dates & set(finding["columns"])
+        if finding["rule"].startswith("key.") or finding["rule"].endswith(NEVER_WAIVED) or (dates & set(finding["columns"])
                                                   and not finding["rule"].endswith(("disagrees_with_id", ".missing"))):
             return False
         return (str(record_key), finding["rule"], ",".join(finding["columns"])) in exempt

@@ -13,6 +13,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -227,3 +228,15 @@ def test_a_small_batch_is_gated_row_by_row_not_refused_by_its_share(tmp_path):
     assert day1.rows_written == 1
     gated = gate_batch(lake, system, table, day1.batch_id, table.error_threshold)
     assert (gated.rows_read, gated.quarantined, gated.error_rate) == (1, 1, 1.0)
+
+
+def test_an_upheld_dispute_never_lets_unholdable_values_into_silver():
+    from citylake.quality.gate import waive_exempted
+
+    table = load_registry()["gongan"].table("CZRK")
+    key = table.primary_key[0]
+    findings = [{"rule": "person.name.invalid_chars", "message": "", "columns": ["XM"]},
+                {"rule": "person.sex.invalid", "message": "", "columns": ["XB"]}]
+    checked = pd.DataFrame({key: ["k1"], "_errors": [findings]})
+    exempt = {("k1", "person.name.invalid_chars", "XM"), ("k1", "person.sex.invalid", "XB")}
+    assert [f["rule"] for f in waive_exempted(checked, table, exempt)["_errors"][0]] == ["person.name.invalid_chars"]
