@@ -8,16 +8,19 @@ on the dialect (how update times compare, which bad values a column can hold).
 from __future__ import annotations
 
 import json
+import random
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
 
 from citylake.ingest import extract as extract_module
 from citylake.ingest import governance as gov
+from citylake.ingest.convert import convert_array, convert_values
 from citylake.ingest.extract import ingest_table
 from citylake.sources.registry import load_system
 
@@ -308,3 +311,20 @@ def test_two_concurrent_extractions_of_a_table_append_once(toy, lake, same_batch
     else:  # the second waited, then planned from what the first wrote
         assert sorted(r.rows_written for r in results.values()) == [0, 30]
         assert len(audits) == 2
+
+
+def test_a_chunk_with_scattered_bad_cells_keeps_every_good_one_in_place():
+    rng = random.Random(13)
+    good = [f"2026-01-{1 + i % 28:02d} 00:00:{i % 60:02d}".encode() for i in range(5000)]
+    values = list(good)
+    bad = sorted(rng.sample(range(5000), 40))
+    for i in bad:
+        values[i] = rng.choice([b"not a date", b"\xff", b"0000-00-00 00:00:00", b"?"])
+    array, failures = convert_values(values, pa.timestamp("us"))
+    assert sorted(failures) == bad and len(array) == 5000
+    expected = pa.array(good, pa.binary()).cast(pa.string()).cast(pa.timestamp("us")).to_pylist()
+    assert [None if i in failures else v for i, v in enumerate(expected)] == array.to_pylist()
+    assert failures[bad[0]] in ("not a date", "\\xff", "0000-00-00 00:00:00", "?")
+    numbers = pa.array(["1.50" if i not in bad else "NaN" for i in range(5000)])
+    array, failures = convert_array(numbers, pa.decimal128(10, 2))
+    assert sorted(failures) == bad and array.null_count == 40
