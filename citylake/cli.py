@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=DEMO_SEED)
 
     feedback_cli.add_parser(sub)
+
+    person = sub.add_parser("person", help="the population library (人口库)")
+    person_sub = person.add_subparsers(dest="person_command", required=True)
+    show = person_sub.add_parser("show", help="print one person's 一人一档 (gold.person_profile)")
+    show.add_argument("id_number", metavar="ID_NUMBER")
+    show.add_argument("--format", choices=("text", "json"), default="text")
     return parser
 
 
@@ -77,7 +83,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from citylake.configuration import check_configuration
-    from citylake.orchestration.run import run_ingest, run_promote
+    from citylake.orchestration.run import run_build, run_ingest, run_promote
     from citylake.quality.expectations.docs import site_index as data_docs_index
     from citylake.quality.rule_results import SOURCE_TIME_ZONE
     from citylake.synthcity.generate import generate
@@ -97,10 +103,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_ingestion(batches)
     log.info("promoting every bronze batch through the quality gate")
     _print_gate(run_promote(home))
+    log.info("building the population library (人口库) on Spark through its Airflow DAG")
+    _print_build(run_build(home))
     print(f"\ncitylake home: {home.root}")
     print(f"department systems: {home.sources}/<department>.db (SQLite)")
     print(f"ground truth:       {home.truth}")
-    print(f"lake:               {home.lake}/{{bronze,silver,quarantine,governance}}")
+    print(f"lake:               {home.lake}/{{bronze,silver,quarantine,governance,gold}}")
     print(f"quality reports:    {home.reports}/index.html (one per department)")
     print(f"GX Data Docs:       {data_docs_index(home)}")
     print(f"airflow:            {home.airflow}")
@@ -125,6 +133,36 @@ def _print_gate(tasks: list[dict]) -> None:
     print("problem records for the departments: governance.quality_issue (问题数据反馈表); "
           "per-check results: governance.rule_result")
     print("list or export them: citylake feedback list --department 公安局")
+
+
+def _print_build(tasks: list[dict]) -> None:
+    for b in tasks:
+        total = max(b["records"], 1)
+        print(f"\npopulation library (人口库), as of {b['as_of']}, built in {b['seconds']:.0f} s:")
+        print(f"  person-bearing records {b['records']:,}: by valid ID number {b['linked_by_id']:,} "
+              f"({b['linked_by_id'] / total:.1%}), linked by similarity {b['linked_by_linkage']:,}, "
+              f"unlinked {b['unlinked']:,}; ID corrections proposed (建议更正) {b['proposed_corrections']:,}")
+        print(f"  golden persons (gold.person) {b['persons']:,}: " + ", ".join(
+            f"{k} {v:,}" for k, v in sorted(b["life_status"].items())) + f"; 实有人口 {b['residents']:,}; "
+            f"households {b['households']:,}")
+        issues = b.get("conflict_issues") or {}
+        print(f"  conflicts (gold.person_conflict, 多源校核) {b['conflicts']:,}: warnings opened "
+              f"{issues.get('opened', 0):,}, closed {issues.get('fixed', 0):,} in governance.quality_issue")
+    print("  tables: gold.person, gold.person_source_link, gold.person_conflict, gold.person_profile, "
+          "gold.household_member; one person: citylake person show ID_NUMBER")
+
+
+def cmd_person(args: argparse.Namespace) -> int:
+    from citylake.jobs.person.show import PersonNotFound, as_json, profile, render
+    from citylake.lake import open_lake
+
+    try:
+        document = profile(open_lake(Home.from_env().lake), args.id_number)
+    except PersonNotFound as exc:
+        log.error("%s", exc)
+        return 1
+    print(as_json(document) if args.format == "json" else render(document))
+    return 0
 
 
 def _print_generation(report) -> None:
@@ -158,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args)
-    commands = {"generate": cmd_generate, "demo": cmd_demo, "feedback": feedback_cli.run}
+    commands = {"generate": cmd_generate, "demo": cmd_demo, "feedback": feedback_cli.run, "person": cmd_person}
     try:
         return commands[args.command](args)
     except (ValueError, OSError) as exc:  # bad input or configuration, a file that cannot be written

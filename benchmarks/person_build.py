@@ -1,0 +1,148 @@
+"""Benchmark: the population library build (citylake.jobs.person.build) on a synthetic city.
+
+Generates a city of N persons into SQLite, extracts and gates every department table, then builds
+the gold tables on local Spark (driver memory ``--driver-memory``) and reports the build's time and
+peak resident memory (this process and its children: the Spark JVM and Python workers), and the
+linkage scored against the generator's truth: pairwise precision and recall over linked records,
+golden persons against the true persons the sources mention, distinct true persons merged, proposed
+ID corrections right. Then applies one more day (``advance``), gates it and builds again.
+
+The build is a full rebuild each time (no incremental path yet), so the second build's time is the
+full cost on the advanced city, not the goal's ≤ 10 %.
+
+    .venv/bin/python benchmarks/person_build.py --persons 50000 [--home DIR] [--driver-memory 6g]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pyarrow.dataset as ds
+
+
+class TreeRss:
+    """Peak resident memory of this process and all its descendants (the Spark JVM is a child)."""
+
+    def __init__(self, interval: float = 0.2):
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> int:
+        me = psutil.Process()
+        total = me.memory_info().rss
+        for child in me.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.peak = max(self.peak, self._sample())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 2**20
+
+
+def ingest_and_gate(home, lake, tag: str) -> None:
+    from citylake.ingest.extract import ingest_table
+    from citylake.quality.gate import gate_batch
+    from citylake.sources.connections import source_url
+    from citylake.sources.registry import load_registry
+
+    for code, system in load_registry().items():
+        for table in system.tables:
+            extracted = ingest_table(system, table, f"{tag}:{code}.{table.name}", lake, source_url(system, home))
+            if extracted.rows_written:
+                gate_batch(lake, system, table, extracted.batch_id)
+
+
+def score(home, lake) -> dict:
+    links = lake.read_arrow("gold.person_source_link").read_all().to_pandas()
+    truth = ds.dataset(str(Path(home.truth) / "record_truth")).to_table().to_pandas()
+    truth = truth[truth["entity_type"] == "person"].drop_duplicates(["source_table", "record_key", "role"],
+                                                                    keep="last")
+    scored = links.merge(truth, on=["source_table", "record_key", "role"], how="inner")
+    linked = scored[scored["person_id"].notna()]
+    same = linked.groupby(["person_id", "entity_id"]).size()
+    by_person, by_true = linked.groupby("person_id").size(), linked.groupby("entity_id").size()
+    tp = int((same * (same - 1) // 2).sum())
+    predicted, actual = int((by_person * (by_person - 1) // 2).sum()), int((by_true * (by_true - 1) // 2).sum())
+    world = pd.read_parquet(Path(home.truth) / "person.parquet", columns=["person_id", "id_number"])
+    proposals = scored[scored["proposed_id_number"].notna()].merge(
+        world.rename(columns={"person_id": "entity_id"}), on="entity_id")
+    persons = lake.row_count("gold.person")
+    return {"records": len(links), "matched_to_truth": len(scored),
+            "linked_by_linkage": int((links["link_method"] == "linkage").sum()),
+            "unlinked": int(links["person_id"].isna().sum()),
+            "pairwise_precision": tp / predicted if predicted else 1.0,
+            "pairwise_recall": tp / actual if actual else 1.0,
+            "golden_persons": persons, "true_persons_mentioned": int(truth["entity_id"].nunique()),
+            "golden_vs_true": persons / max(1, truth["entity_id"].nunique()) - 1,
+            "golden_persons_merging_true_persons": int((linked.groupby("person_id")["entity_id"].nunique() > 1).sum()),
+            "proposals": len(proposals),
+            "proposals_right": float((proposals["proposed_id_number"] == proposals["id_number"]).mean())
+            if len(proposals) else None}
+
+
+def build(lake, memory: str) -> tuple[dict, float, float]:
+    from citylake.jobs.person.build import build_person
+    from citylake.lake import get_spark
+
+    rss = TreeRss()
+    started = time.perf_counter()
+    summary = build_person(get_spark("citylake-person-benchmark", conf={"spark.driver.memory": memory}), lake)
+    return summary, time.perf_counter() - started, rss.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--home", help="a folder for the city (default: a temporary one)")
+    parser.add_argument("--driver-memory", default="6g")
+    args = parser.parse_args()
+
+    from citylake.lake import open_lake
+    from citylake.settings import Home
+    from citylake.synthcity.advance import advance
+    from citylake.synthcity.generate import generate
+
+    root = Path(args.home or tempfile.mkdtemp(prefix="person-bench-"))
+    home = Home(root / "home")
+    config = root / "city.yaml"
+    config.write_text("{}\n", encoding="utf-8")
+    started = time.perf_counter()
+    generate(args.persons, args.seed, [home.sqlite_source_url()], home.truth, config_path=str(config))
+    lake = open_lake(home.lake)
+    ingest_and_gate(home, lake, "d0")
+    prepared = time.perf_counter() - started
+    full, full_seconds, full_peak = build(lake, args.driver_memory)
+    scores = score(home, lake)
+    advance(1, [home.sqlite_source_url()], home.truth, config_path=str(config))
+    ingest_and_gate(home, lake, "d1")
+    second, second_seconds, second_peak = build(lake, args.driver_memory)
+    print(json.dumps({
+        "persons": args.persons, "prepare_seconds": round(prepared, 1),
+        "full_build_seconds": round(full_seconds, 1), "full_build_peak_mib": round(full_peak),
+        "after_one_day_build_seconds": round(second_seconds, 1), "after_one_day_peak_mib": round(second_peak),
+        "after_one_day_vs_full": round(second_seconds / full_seconds, 3),
+        "summary": {k: v for k, v in full.items() if k != "versions"}, "scores": scores,
+        "after_one_day_summary": {k: v for k, v in second.items() if k != "versions"},
+    }, ensure_ascii=False, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""Person-bearing records (item 2 of the population library): every silver and quarantined record
+of every registry table that maps ``person.*`` (or ``party.*``) fields, one row per (record, role).
+
+The tables and roles come from the source registry (``sources/systems/*.yaml``), not from a list:
+a marriage record gives a husband and a wife, a birth certificate a subject (the child), a mother
+and a father, a pupil a guardian, an enterprise a legal representative. ``party.*`` tables (不动产
+权利人) hold persons and organisations; a party is a person when its ID number is a valid GB 11643
+number, so an organisation (USCC) never becomes a person and a party with a broken ID is left out.
+Quarantined rows take part with their raw values standardised here: a broken ID number is what
+linkage is for, and a bad phone number must not drop a person.
+
+The contract with :mod:`citylake.jobs.person.linkage` — the frame :func:`person_records` returns:
+
+``record_id``      ``<system>.<TABLE>:<record key>#<role>``, unique
+``system``, ``source_table`` (``<system>.<TABLE>``), ``record_key``, ``role``
+``layer``          ``silver`` or ``quarantine``
+``batch_id``       the gate batch that put the row in its layer (``_batch_id``)
+``id_number_raw``  the ID number as the layer holds it (silver: standardised; quarantine: as written)
+``id_number``      normalised 18-digit ID (15-digit upgraded, full-width, lowercase x and spaces
+                   fixed) when valid by GB 11643, else NULL
+``name``           trimmed, simplified characters; ``sex`` GB/T 2261.1 code; ``birth_date`` date;
+``ethnicity``      GB/T 3304 code; ``address`` text; ``phone`` 11-digit mobile — NULL when missing
+                   or invalid
+``updated_at``     the source's update time of the record (NULL for snapshot tables)
+``attributes``     map<string, string>: the department columns of ``jobs/person/attributes.yaml``
+                   (household number, death date, employer …) for this table and role
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import reduce
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import yaml
+
+from citylake.sources.registry import SourceSystem, SourceTable
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+ATTRIBUTES_FILE = Path(__file__).with_name("attributes.yaml")
+PERSON_ENTITIES = ("person", "party")
+# Standard field (without entity) -> column of the records frame.
+FIELDS = {"id_number": "id_number", "name": "name", "sex": "sex", "birth_date": "birth_date",
+          "ethnicity": "ethnicity", "mobile": "phone"}
+RECORD_COLUMNS = ("record_id", "system", "source_table", "record_key", "role", "layer", "batch_id",
+                  "id_number_raw", "id_number", "name", "sex", "birth_date", "ethnicity", "address", "phone",
+                  "updated_at", "attributes")
+
+
+class AttributesError(ValueError):
+    """jobs/person/attributes.yaml has a missing, unknown or malformed entry."""
+
+
+@dataclass(frozen=True)
+class PersonRole:
+    """One role of a person-bearing table: which department column holds which standard field."""
+
+    system: SourceSystem
+    table: SourceTable
+    role: str
+    columns: Mapping[str, str]  # records column (id_number, name …, address) -> department column
+    party: bool  # the role holds persons and organisations (party.*)
+    attributes: Mapping[str, str]  # extra attribute -> department column
+
+    @property
+    def source_table(self) -> str:
+        return f"{self.system.code}.{self.table.name}"
+
+
+def table_roles(system: SourceSystem, table: SourceTable) -> dict[str, dict[str, str]]:
+    """role -> {records column: department column} for the person (or party) fields of a table."""
+    roles: dict[str, dict[str, str]] = {}
+    for column, standard, role in table.mapped_columns():
+        entity, _, name = standard.partition(".")
+        if entity in PERSON_ENTITIES and name in FIELDS:
+            roles.setdefault(role, {})[FIELDS[name]] = column
+    # An address.text of the table belongs to its subject (the registry maps it without a role).
+    for column, standard, role in table.mapped_columns():
+        if standard == "address.text" and role in roles:
+            roles[role]["address"] = column
+    return {role: cols for role, cols in roles.items() if "id_number" in cols or "name" in cols}
+
+
+def load_attributes(registry: Mapping[str, SourceSystem], path: Path = ATTRIBUTES_FILE
+                    ) -> dict[tuple[str, str], dict[str, str]]:
+    """(source table, role) -> {attribute: department column}, validated against the registry."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise AttributesError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict) or set(doc) != {"tables"} or not isinstance(doc["tables"], dict):
+        raise AttributesError(f"{path}: expected a mapping with one entry 'tables'")
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for source_table, roles in doc["tables"].items():
+        where = f"{path}: tables.{source_table}"
+        code, _, name = str(source_table).partition(".")
+        if code not in registry or name not in {t.name for t in registry[code].tables}:
+            raise AttributesError(f"{where}: no such table in the source registry")
+        known = table_roles(registry[code], registry[code].table(name))
+        if not known:
+            raise AttributesError(f"{where}: the table maps no person field")
+        if not isinstance(roles, dict):
+            raise AttributesError(f"{where}: expected role -> {{attribute: column}}")
+        for role, columns in roles.items():
+            if role not in known:
+                raise AttributesError(f"{where}.{role}: the table has no role '{role}' (it has {sorted(known)})")
+            if not isinstance(columns, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                        for k, v in columns.items()):
+                raise AttributesError(f"{where}.{role}: expected attribute: column pairs")
+            out[(source_table, role)] = dict(columns)
+    return out
+
+
+def person_roles(registry: Mapping[str, SourceSystem], path: Path = ATTRIBUTES_FILE) -> list[PersonRole]:
+    """Every person-bearing (table, role) of the registry, in registry order."""
+    attributes = load_attributes(registry, path)
+    out = []
+    for system in registry.values():
+        for table in system.tables:
+            party = any(s.startswith("party.") for _, s, _ in table.mapped_columns())
+            for role, columns in table_roles(system, table).items():
+                out.append(PersonRole(system, table, role, columns, party,
+                                      attributes.get((f"{system.code}.{table.name}", role), {})))
+    return out
+
+
+# ------------------------------------------------------------------------------ standardisation
+# Values of the silver layer are standardised by the gate already (names may still hold traditional
+# characters, which the gate only reports); quarantined values and parties are as the department
+# wrote them. One pandas UDF standardises every column of the union at once, each distinct value once.
+
+_RAW = ("id_number", "name", "sex", "birth_date", "ethnicity", "phone", "address")
+_KIND = {"id_number": "id_number", "sex": "sex", "birth_date": "date", "ethnicity": "ethnicity",
+         "phone": "mobile", "address": "text"}
+
+
+def _valid_or_null(kind: str, uniques: list) -> dict:
+    """Distinct raw value -> its standardised value, None where invalid."""
+    from citylake.schemas.standards import VALIDATORS
+
+    validate = VALIDATORS[kind]
+    out = {}
+    for raw in uniques:
+        verdict = validate(raw)
+        out[raw] = verdict.value if verdict.ok else None
+    return out
+
+
+def _simplified(values: list[str]) -> list[str]:
+    """Simplified characters: one OpenCC call for many names (a newline never occurs in a name)."""
+    import opencc
+
+    converter = opencc.OpenCC("t2s")
+    converted = converter.convert("\n".join(values)).split("\n")
+    return converted if len(converted) == len(values) else [converter.convert(v) for v in values]
+
+
+def standardise_batch(frame: pd.DataFrame) -> pd.DataFrame:
+    """The standardised values of one batch of raw rows (``raw_<field>`` columns, ``trusted``: the
+    row's values came through the gate and only its name needs simplifying)."""
+    from citylake.schemas.validators import normalise_text
+
+    trusted = frame["trusted"].to_numpy(dtype=bool)
+    out = {}
+    for name in _RAW:
+        values = frame[f"raw_{name}"]
+        if name == "name":
+            uniques = values.dropna().unique().tolist()
+            compact = {u: normalise_text(u) for u in uniques}
+            present = sorted({c for c in compact.values() if c})
+            simple = dict(zip(present, _simplified(present), strict=True))
+            mapping = {u: simple.get(c) if c else None for u, c in compact.items()}
+            out[name] = values.map(mapping)
+            continue
+        untrusted = values[~trusted]
+        mapping = _valid_or_null(_KIND[name], untrusted.dropna().unique().tolist())
+        standardised = values.copy()
+        standardised[~trusted] = untrusted.map(mapping)
+        if name == "id_number":
+            # A trusted ID (silver) is standardised and valid, or absent.
+            standardised[trusted] = values[trusted].where(values[trusted].str.fullmatch(r"\d{17}[\dX]") == True)  # noqa: E712
+        out[name] = standardised
+    return pd.DataFrame({k: v.astype(object).where(v.notna(), None) for k, v in out.items()})
+
+
+def _standardise(frame: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf(", ".join(f"{n} string" for n in _RAW))
+    def standardise(raw: pd.DataFrame) -> pd.DataFrame:
+        return standardise_batch(raw)
+
+    args = F.struct(*[F.col(f"raw_{n}") for n in _RAW], F.col("trusted"))
+    std = frame.withColumn("_std", standardise(args))
+    return std.select(
+        "record_id", "system", "source_table", "record_key", "role", "layer", "batch_id",
+        F.col("raw_id_number").alias("id_number_raw"), F.col("_std.id_number").alias("id_number"),
+        F.col("_std.name").alias("name"), F.col("_std.sex").alias("sex"),
+        F.col("_std.birth_date").cast("date").alias("birth_date"), F.col("_std.ethnicity").alias("ethnicity"),
+        F.col("_std.address").alias("address"), F.col("_std.phone").alias("phone"), "updated_at", "attributes",
+        "party")
+
+
+# ------------------------------------------------------------------------------ the frame
+
+def _role_frame(frame: DataFrame, role: PersonRole, layer: str) -> DataFrame:
+    """The role's raw values (strings) from one layer of its table, ready for :func:`_standardise`."""
+    from pyspark.sql import functions as F
+
+    available = set(frame.columns)
+    key = role.table.primary_key[0]
+    missing = sorted((set(role.columns.values()) | set(role.attributes.values())) - available)
+    if missing:
+        raise KeyError(f"{layer}.{role.system.code}_{role.table.name.lower()} lacks the columns {missing} "
+                       f"(registry {role.system.path} or jobs/person/attributes.yaml)")
+
+    def text(name: str) -> Column:
+        column = role.columns.get(name)
+        return F.col(column).cast("string") if column else F.lit(None).cast("string")
+
+    updated = (F.col(role.table.update_column).cast("timestamp") if role.table.update_column
+               else F.lit(None).cast("timestamp"))
+    entries = [F.struct(F.lit(a).alias("key"), F.col(c).cast("string").alias("value"))
+               for a, c in sorted(role.attributes.items())]
+    attributes = (F.map_from_entries(F.filter(F.array(*entries), lambda e: e["value"].isNotNull())) if entries
+                  else F.create_map().cast("map<string,string>"))
+    key_text = F.col(key).cast("string")
+    out = frame.select(
+        F.concat(F.lit(f"{role.source_table}:"), key_text, F.lit(f"#{role.role}")).alias("record_id"),
+        F.lit(role.system.code).alias("system"), F.lit(role.source_table).alias("source_table"),
+        key_text.alias("record_key"), F.lit(role.role).alias("role"), F.lit(layer).alias("layer"),
+        F.col("_batch_id").alias("batch_id"), *[text(n).alias(f"raw_{n}") for n in _RAW],
+        F.lit(layer == "silver" and not role.party).alias("trusted"), F.lit(role.party).alias("party"),
+        updated.alias("updated_at"), attributes.alias("attributes"))
+    # A role left empty on the record (a birth certificate without a father) is no person.
+    return out.where(F.col("raw_id_number").isNotNull() | F.col("raw_name").isNotNull())
+
+
+def _layer_frames(spark: SparkSession, lake, roles: list[PersonRole]) -> Iterator[DataFrame]:
+    for role in roles:
+        name = f"{role.system.code}_{role.table.name.lower()}"
+        for layer in ("silver", "quarantine"):
+            if lake.exists(f"{layer}.{name}"):
+                yield _role_frame(lake.read_spark(spark, f"{layer}.{name}"), role, layer)
+
+
+def person_records(spark: SparkSession, lake, registry: Mapping[str, SourceSystem],
+                   attributes: Path = ATTRIBUTES_FILE) -> DataFrame:
+    """The person-bearing records of the lake's silver and quarantine tables (see the module doc)."""
+    from pyspark.sql import functions as F
+
+    frames = list(_layer_frames(spark, lake, person_roles(registry, attributes)))
+    if not frames:
+        return spark.createDataFrame([], records_schema())
+    union = reduce(lambda a, b: a.unionByName(b), frames)
+    # One scan per table file: gather them into a few partitions before the Python step, whose
+    # workers each load the validators' reference data once.
+    records = _standardise(union.coalesce(max(1, spark.sparkContext.defaultParallelism)))
+    # A party (person or organisation) is a person only with a valid person ID.
+    return records.where(~F.col("party") | F.col("id_number").isNotNull()).drop("party")
+
+
+def records_schema():
+    """The Spark schema of :func:`person_records`."""
+    from pyspark.sql.types import DateType, MapType, StringType, StructField, StructType, TimestampType
+
+    types = {"birth_date": DateType(), "updated_at": TimestampType(), "attributes": MapType(StringType(), StringType())}
+    return StructType([StructField(c, types.get(c, StringType())) for c in RECORD_COLUMNS])
