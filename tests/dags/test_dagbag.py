@@ -140,6 +140,20 @@ def test_dag_code_passes_airflow3_lint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_build_person_is_scheduled_on_the_person_bearing_silver_tables(dagbag):
+    from citylake.orchestration.person_dags import GOLD_TABLES, person_silver_tables
+
+    dag = dagbag.dags["build_person"]
+    assert dag.fileloc.endswith("dags/person.py")
+    silver = person_silver_tables(load_registry())
+    # Every table that maps person or party fields, and no other (shuiwu's tax returns bear none).
+    assert "silver.minzheng_hydj" in silver and "silver.zrzy_bdcdj" in silver
+    assert "silver.shuiwu_sb_sbxx" not in silver
+    assert {a.name for a in dag.timetable.asset_condition.objects} == set(silver)
+    assert [t.task_id for t in dag.tasks] == ["build"]
+    assert {o.name for o in dag.get_task("build").outlets} == set(GOLD_TABLES)
+
+
 TOY_SYSTEM = """
 system: toy
 name_zh: 玩具系统
