@@ -121,6 +121,7 @@ def main() -> None:
     from citylake.synthcity.generate import generate
 
     root = Path(args.home or tempfile.mkdtemp(prefix="person-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
     home = Home(root / "home")
     config = root / "city.yaml"
     config.write_text("{}\n", encoding="utf-8")
