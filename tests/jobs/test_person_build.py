@@ -138,3 +138,16 @@ def test_a_frame_that_does_not_match_its_spec_is_refused(spark):
     spec = load_specs(TABLES_DIR)[HOUSEHOLD]
     with pytest.raises(SpecError, match="household_member.yaml.*relation_name: missing"):
         conform(spark.createDataFrame([("1", "p")], "household_number string, person_id string"), spec)
+
+
+def test_person_show_prints_the_profile_and_masks_an_unknown_number(built, monkeypatch, capsys):
+    from citylake.cli import main
+
+    home, lake, _ = built
+    person = lake.read_arrow(PERSON, columns=["person_id", "name"]).read_all().to_pylist()[0]
+    monkeypatch.setenv("CITYLAKE_HOME", str(home.root))
+    assert main(["-q", "person", "show", person["person_id"]]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"一人一档 {person['person_id']}") and person["name"] in out and "household:" in out
+    assert main(["-q", "person", "show", "11010519491231002X"]) == 1
+    assert "11010519491231002X" not in capsys.readouterr().err
