@@ -41,7 +41,7 @@ def test_demo_generates_and_ingests_only_under_citylake_home(tmp_path):
     work.mkdir()
     env = {**os.environ, "CITYLAKE_HOME": str(home)}
     result = subprocess.run([sys.executable, "-m", "citylake.cli", "demo", "--persons", "500"], cwd=work, env=env,
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
     assert "department systems" in result.stdout
     assert list(work.iterdir()) == []
