@@ -14,6 +14,8 @@ from citylake.settings import Home
 log = logging.getLogger("citylake")
 
 DEMO_PERSONS = 20_000
+# citylake.catalog.sql's default, repeated so that --help needs no import of DuckDB.
+DEFAULT_MAX_ROWS = 100
 DEMO_SEED = 20261031
 
 
@@ -52,6 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     show = person_sub.add_parser("show", help="print one person's 一人一档 (gold.person_profile)")
     show.add_argument("id_number", metavar="ID_NUMBER")
     show.add_argument("--format", choices=("text", "json"), default="text")
+
+    sql = sub.add_parser("sql", help="query the lake's tables (<layer>.<name>) with SQL (DuckDB)",
+                         description="Run one query over the lake's tables, named <layer>.<name> "
+                                     "(gold.person, silver.gongan_czrk, governance.quality_issue); "
+                                     "SHOW TABLES [FROM layer] lists them.")
+    sql.add_argument("query", metavar="QUERY")
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                     help="table: the first --max-rows rows, boxed; csv (with a header) and json "
+                          "(one array of objects) stream every row")
+    sql.add_argument("--max-rows", type=_positive, default=DEFAULT_MAX_ROWS, metavar="N",
+                     help=f"rows the table format shows (default {DEFAULT_MAX_ROWS})")
     return parser
 
 
@@ -165,6 +178,44 @@ def cmd_person(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    import shutil
+
+    from citylake.catalog.sql import QueryError, query
+    from citylake.lake import open_lake
+
+    try:
+        result = query(open_lake(Home.from_env().lake), args.query)
+        if args.format == "table":
+            sys.stdout.write(result.render(args.max_rows, max_width=shutil.get_terminal_size().columns))
+        else:
+            _stream(result, args.format, sys.stdout)
+    except QueryError as exc:
+        log.error("%s", exc)
+        return 2
+    return 0
+
+
+def _stream(result, fmt: str, out) -> None:
+    """Every row of ``result`` as CSV (header first) or as one JSON array, batch by batch."""
+    import csv
+    import json
+
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(result.columns)
+        for batch in result.batches():
+            writer.writerows(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+        return
+    out.write("[")
+    first = True
+    for batch in result.batches():
+        for row in batch.to_pylist():
+            out.write(("\n" if first else ",\n") + json.dumps(row, ensure_ascii=False, default=str))
+            first = False
+    out.write("\n]\n")
+
+
 def _print_generation(report) -> None:
     w = report.world
     print(f"synthetic city: {w['persons']:,} persons ({w['persons_alive']:,} alive), {w['households']:,} households, "
@@ -196,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args)
-    commands = {"generate": cmd_generate, "demo": cmd_demo, "feedback": feedback_cli.run, "person": cmd_person}
+    commands = {"generate": cmd_generate, "demo": cmd_demo, "feedback": feedback_cli.run, "person": cmd_person,
+                "sql": cmd_sql}
     try:
         return commands[args.command](args)
     except (ValueError, OSError) as exc:  # bad input or configuration, a file that cannot be written

@@ -12,14 +12,20 @@ from __future__ import annotations
 import re
 
 WITHHELD = "<withheld>"
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`")
+_QUOTES = "'\"`"
 # Six or more digits (with an ID's final X, and the separators people type inside numbers).
 _NUMBER = re.compile(r"\d[\d\s\-+]{4,}[\dXx]")
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
 
 
-def scrub(message: str) -> str:
-    """``message`` with anything that may be a source value replaced by ``<withheld>``."""
-    for pattern in (_QUOTED, _NUMBER, _HAN):
+def scrub(message: str, quotes: str = _QUOTES) -> str:
+    """``message`` with anything that may be a source value replaced by ``<withheld>``.
+
+    ``quotes`` are the quote characters whose contents are withheld: all three by default; an
+    engine that quotes values one way and identifiers another (DuckDB: 'value', "column") passes
+    only the value's quote so that names stay readable.
+    """
+    quoted = re.compile("|".join(f"{re.escape(q)}[^{re.escape(q)}]*{re.escape(q)}" for q in quotes))
+    for pattern in (quoted, _NUMBER, _HAN):
         message = pattern.sub(WITHHELD, message)
     return message

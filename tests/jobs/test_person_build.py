@@ -151,3 +151,27 @@ def test_person_show_prints_the_profile_and_masks_an_unknown_number(built, monke
     assert out.startswith(f"一人一档 {person['person_id']}") and person["name"] in out and "household:" in out
     assert main(["-q", "person", "show", "11010519491231002X"]) == 1
     assert "11010519491231002X" not in capsys.readouterr().err
+
+
+def test_resident_population_per_district_through_citylake_sql(built, monkeypatch, capsys):
+    """实有人口 per district, the README's query run as an analyst runs it, against the truth."""
+    import csv
+    import io
+
+    from citylake.cli import main
+
+    home, lake, summary = built
+    monkeypatch.setenv("CITYLAKE_HOME", str(home.root))
+    query = ("SELECT district_code, count(*) AS residents FROM gold.person WHERE resident "
+             "GROUP BY district_code ORDER BY district_code")
+    assert main(["-q", "sql", query, "--format", "csv"]) == 0
+    counted = {r["district_code"]: int(r["residents"]) for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert sum(counted.values()) == summary["residents"]
+    person = lake.read_arrow(PERSON, columns=["person_id"]).read_all().to_pandas()
+    world = pd.read_parquet(Path(home.truth) / "person.parquet", columns=["id_number", "alive", "district_code"])
+    mentioned = world[world["id_number"].isin(person["person_id"]) & world["alive"]]
+    truth = mentioned.groupby("district_code").size().to_dict()
+    assert set(counted) - {""} <= set(truth)
+    # Every true district is counted, each within 5% of the alive persons the sources mention there.
+    for district, alive in truth.items():
+        assert abs(counted.get(district, 0) - alive) <= max(1, 0.05 * alive), (district, counted.get(district), alive)
