@@ -220,9 +220,16 @@ def _role_frame(frame: DataFrame, role: PersonRole, layer: str) -> DataFrame:
         raise KeyError(f"{layer}.{role.system.code}_{role.table.name.lower()} lacks the columns {missing} "
                        f"(registry {role.system.path} or jobs/person/attributes.yaml)")
 
+    types = dict(frame.dtypes)
+
     def text(name: str) -> Column:
         column = role.columns.get(name)
-        return F.col(column).cast("string") if column else F.lit(None).cast("string")
+        if not column:
+            return F.lit(None).cast("string")
+        if _KIND.get(name) == "date" and types[column] in ("timestamp", "timestamp_ntz"):
+            # A birth time (卫健 CSSJ) is a birth date: its text with the time would not parse as one.
+            return F.to_date(F.col(column)).cast("string")
+        return F.col(column).cast("string")
 
     updated = (F.col(role.table.update_column).cast("timestamp") if role.table.update_column
                else F.lit(None).cast("timestamp"))

@@ -175,3 +175,22 @@ def test_resident_population_per_district_through_citylake_sql(built, monkeypatc
     # Every true district is counted, each within 5% of the alive persons the sources mention there.
     for district, alive in truth.items():
         assert abs(counted.get(district, 0) - alive) <= max(1, 0.05 * alive), (district, counted.get(district), alive)
+
+
+def test_quarantined_birth_times_keep_their_birth_date(built, spark):
+    """卫健's CSSJ is a birth time: a quarantined certificate still gives its child's birth date."""
+    from pyspark.sql import functions as F
+
+    from citylake.jobs.person.records import person_records
+
+    _, lake, _ = built
+    quarantined = lake.read_arrow("quarantine.weijian_csyxzm", columns=["CSZMBH", "CSSJ"]).read_all().to_pandas()
+    born = quarantined.dropna(subset=["CSSJ"])
+    assert len(born), "the city should quarantine some birth certificates"
+    records = (person_records(spark, lake, load_registry())
+               .where((F.col("source_table") == "weijian.CSYXZM") & (F.col("layer") == "quarantine")
+                      & (F.col("role") == "subject"))
+               .select("record_key", "birth_date").toPandas())
+    got = records.set_index("record_key")["birth_date"]
+    expected = born.set_index("CSZMBH")["CSSJ"].dt.date
+    assert got.reindex(expected.index).tolist() == expected.tolist()
