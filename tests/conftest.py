@@ -10,6 +10,8 @@ import pytest
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from tests.servers import ScratchDatabases
+
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
@@ -34,3 +36,14 @@ def spark() -> Iterator[SparkSession]:
     )
     yield session
     session.stop()
+
+
+@pytest.fixture
+def databases(tmp_path) -> Iterator[ScratchDatabases]:
+    """``databases.url(dialect)``: a fresh database on the real PostgreSQL or MariaDB server (or a
+    SQLite file), dropped after the test (``tests.servers``)."""
+    from tests.servers import ScratchDatabases
+
+    scratch = ScratchDatabases(tmp_path)
+    yield scratch
+    scratch.drop_all()

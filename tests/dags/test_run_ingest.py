@@ -8,8 +8,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -22,28 +20,6 @@ from citylake.sources.registry import load_registry
 from citylake.synthcity.generate import generate
 from tests.dags.test_dagbag import TOY_SYSTEM
 from tests.ingest.helpers import source_count as _count
-
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
-
-
-@pytest.fixture
-def pg_databases() -> Iterator[Callable[[str], str]]:
-    """Fresh, uniquely named PostgreSQL databases, dropped after the test."""
-    admin = sa.create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
-    created: list[str] = []
-
-    def create(purpose: str) -> str:
-        name = f"ci_af_{purpose}_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        return name
-
-    yield create
-    with admin.connect() as conn:
-        for name in created:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
 
 
 @pytest.mark.slow
@@ -84,22 +60,23 @@ def test_every_department_is_ingested_exactly_and_reruns_are_idempotent(home):
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_postgres_source_through_its_connection_and_postgres_metadata_db(home, pg_databases, monkeypatch):
-    source = pg_databases("src")
-    metadata = pg_databases("meta")
-    generate(300, 2, [f"{PG}/{source}"], home.truth)
+def test_postgres_source_through_its_connection_and_postgres_metadata_db(home, databases, monkeypatch):
+    source_url = databases.url("postgresql", "af_src")
+    source = source_url.rsplit("/", 1)[1]
+    metadata_url = databases.url("postgresql", "af_meta")
+    generate(300, 2, [source_url], home.truth)
     # The connection as an operator would define it: Airflow's URI form, read by Connection.get.
     monkeypatch.setenv("AIRFLOW_CONN_CITYLAKE_GONGAN", f"postgres://postgres@127.0.0.1:5432/{source}")
 
-    summaries = run_ingest(home, systems=["gongan"], metadata_db=f"{PG}/{metadata}")
+    summaries = run_ingest(home, systems=["gongan"], metadata_db=metadata_url)
 
     gongan = load_registry()["gongan"]
     lake = open_lake(home.lake)
     assert [s["dag_id"] for s in summaries] == ["ingest_gongan"] * len(gongan.tables)
     for table in gongan.tables:
-        assert lake.row_count(table.bronze_name("gongan")) == _count(f"{PG}/{source}", table.name) > 100
+        assert lake.row_count(table.bronze_name("gongan")) == _count(source_url, table.name) > 100
     # Airflow really kept its state in PostgreSQL: the DAG run and its task instances are there.
-    with sa.create_engine(f"{PG}/{metadata}").connect() as conn:
+    with sa.create_engine(metadata_url).connect() as conn:
         runs = conn.execute(sa.text("SELECT state FROM dag_run WHERE dag_id = 'ingest_gongan'")).scalars().all()
         tis = conn.execute(sa.text("SELECT count(*) FROM task_instance WHERE dag_id = 'ingest_gongan' "
                                    "AND state = 'success'")).scalar_one()

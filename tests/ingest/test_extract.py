@@ -194,40 +194,29 @@ def test_snapshot_table_detects_deletions(city, lake):
 
 
 @pytest.mark.postgres
-def test_type_change_is_recorded_and_kept_when_lossless_refused_when_not(tmp_path, lake):
-    import uuid
-
-    db = f"drift_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{db}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
-    try:
-        generate(200, 2, [url], tmp_path / "truth")
-        system = load_registry()["scjg"]
-        table = system.table("QYDJ")
-        ingest_table(system, table, "b1", lake, url)
-        engine = sa.create_engine(url)
-        with engine.begin() as conn:
-            conn.exec_driver_sql('ALTER TABLE "QYDJ" ALTER COLUMN "ZCZB" TYPE NUMERIC(20, 4)')
-            conn.exec_driver_sql('UPDATE "QYDJ" SET "GXSJ" = \'2030-01-01\' WHERE "PRIPID" IN '
-                                 '(SELECT "PRIPID" FROM "QYDJ" LIMIT 3)')
-        second = ingest_table(system, table, "b2", lake, url)
-        assert {(d["column"], d["change"]) for d in second.drift} == {("ZCZB", "type_changed")}
-        assert second.rows_written == 3
-        assert str(lake.schema("bronze.scjg_qydj").field("ZCZB").type) == "decimal128(18, 4)"
-        with engine.begin() as conn:
-            conn.exec_driver_sql('ALTER TABLE "QYDJ" ALTER COLUMN "ZCZB" TYPE VARCHAR(40)')
-            conn.exec_driver_sql('UPDATE "QYDJ" SET "ZCZB" = \'约100万\', "GXSJ" = \'2031-01-01\' WHERE "PRIPID" IN '
-                                 '(SELECT "PRIPID" FROM "QYDJ" LIMIT 1)')
-        engine.dispose()
-        with pytest.raises(extract_module.SchemaDriftError, match="ZCZB changed type"):
-            ingest_table(system, table, "b3", lake, url)
-        assert gov.audited_batch(lake, "b3", "bronze.scjg_qydj") is None
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        admin.dispose()
+def test_type_change_is_recorded_and_kept_when_lossless_refused_when_not(tmp_path, lake, databases):
+    url = databases.url("postgresql", "drift")
+    generate(200, 2, [url], tmp_path / "truth")
+    system = load_registry()["scjg"]
+    table = system.table("QYDJ")
+    ingest_table(system, table, "b1", lake, url)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql('ALTER TABLE "QYDJ" ALTER COLUMN "ZCZB" TYPE NUMERIC(20, 4)')
+        conn.exec_driver_sql('UPDATE "QYDJ" SET "GXSJ" = \'2030-01-01\' WHERE "PRIPID" IN '
+                             '(SELECT "PRIPID" FROM "QYDJ" LIMIT 3)')
+    second = ingest_table(system, table, "b2", lake, url)
+    assert {(d["column"], d["change"]) for d in second.drift} == {("ZCZB", "type_changed")}
+    assert second.rows_written == 3
+    assert str(lake.schema("bronze.scjg_qydj").field("ZCZB").type) == "decimal128(18, 4)"
+    with engine.begin() as conn:
+        conn.exec_driver_sql('ALTER TABLE "QYDJ" ALTER COLUMN "ZCZB" TYPE VARCHAR(40)')
+        conn.exec_driver_sql('UPDATE "QYDJ" SET "ZCZB" = \'约100万\', "GXSJ" = \'2031-01-01\' WHERE "PRIPID" IN '
+                             '(SELECT "PRIPID" FROM "QYDJ" LIMIT 1)')
+    engine.dispose()
+    with pytest.raises(extract_module.SchemaDriftError, match="ZCZB changed type"):
+        ingest_table(system, table, "b3", lake, url)
+    assert gov.audited_batch(lake, "b3", "bronze.scjg_qydj") is None
 
 
 def _commit_late_change(url: str) -> None:

@@ -24,8 +24,6 @@ from citylake.ingest.convert import convert_array, convert_values
 from citylake.ingest.extract import ingest_table
 from citylake.sources.registry import load_system
 
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
-MARIA = "mysql+pymysql://root@127.0.0.1:3306"
 BRONZE = "bronze.toy_people"
 
 TOY = """
@@ -85,35 +83,6 @@ class Toy:
             return conn.exec_driver_sql("SELECT count(*) FROM people").scalar_one()
 
 
-@pytest.fixture
-def databases(tmp_path) -> Iterator[Callable[[str], str]]:
-    """``make(dialect)``: the URL of a fresh database of that dialect, dropped after the test."""
-    created: list[tuple[str, str]] = []
-
-    def make(dialect: str) -> str:
-        name = f"ci_hostile_{uuid.uuid4().hex[:8]}"
-        if dialect == "sqlite":
-            return f"sqlite:///{tmp_path / (name + '.db')}"
-        server = PG if dialect == "postgresql" else MARIA
-        admin = sa.create_engine(f"{server}/{'postgres' if dialect == 'postgresql' else ''}",
-                                 isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"' if dialect == "postgresql" else f"CREATE DATABASE `{name}`")
-        admin.dispose()
-        created.append((dialect, name))
-        return f"{server}/{name}"
-
-    yield make
-    for dialect, name in created:
-        server = PG if dialect == "postgresql" else MARIA
-        admin = sa.create_engine(f"{server}/{'postgres' if dialect == 'postgresql' else ''}",
-                                 isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if dialect == "postgresql"
-                                 else f"DROP DATABASE IF EXISTS `{name}`")
-        admin.dispose()
-
-
 DIALECTS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres),
             pytest.param("mysql", marks=pytest.mark.mariadb)]
 
@@ -123,7 +92,7 @@ def toy(databases, tmp_path) -> Iterator[Callable[..., Toy]]:
     made: list[Toy] = []
 
     def make(dialect: str = "sqlite", extra: str = "") -> Toy:
-        made.append(Toy(databases(dialect), tmp_path, extra))
+        made.append(Toy(databases.url(dialect, "hostile"), tmp_path, extra))
         return made[-1]
 
     yield make

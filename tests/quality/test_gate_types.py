@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -56,30 +55,6 @@ ROWS = [
     (3, "11010519491231002X", None, Decimal("-1.00"), -0.5, False, dt.date(2006, 4, 3), dt.datetime(2026, 11, 1, 8, 0, 2),
      "", -7),
 ]
-
-
-@pytest.fixture
-def postgres_url():
-    name = f"ci_types_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
-@pytest.fixture
-def mariadb_url():
-    name = f"ci_types_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine("mysql+pymysql://root@127.0.0.1:3306/", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE `{name}`")
-    yield f"mysql+pymysql://root@127.0.0.1:3306/{name}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-    admin.dispose()
 
 
 def _source(url: str) -> sa.Engine:
@@ -145,14 +120,14 @@ def test_every_type_survives_the_gate_on_sqlite(tmp_path):
 
 
 @pytest.mark.postgres
-def test_every_type_survives_the_gate_on_postgresql(tmp_path, postgres_url):
-    lake, first, second = _gate_all_types(tmp_path, postgres_url)
+def test_every_type_survives_the_gate_on_postgresql(tmp_path, databases):
+    lake, first, second = _gate_all_types(tmp_path, databases.url("postgresql", "types"))
     _check(lake, first, second)
 
 
 @pytest.mark.mariadb
-def test_every_type_survives_the_gate_on_mariadb(tmp_path, mariadb_url):
-    lake, first, second = _gate_all_types(tmp_path, mariadb_url)
+def test_every_type_survives_the_gate_on_mariadb(tmp_path, databases):
+    lake, first, second = _gate_all_types(tmp_path, databases.url("mariadb", "types"))
     _check(lake, first, second)
 
 
