@@ -40,6 +40,8 @@ MASKS = {
     "person.mobile": mask_phone,
     "address.text": mask_text,
     "person.birth_date": lambda v: v[:4] + "-**-**" if len(v) >= 4 else "*" * len(v),
+    # A sex code identifies no one alone and is what population statistics group by: shown.
+    "person.sex": lambda v: v,
 }
 
 

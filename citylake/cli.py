@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(one array of objects) stream every row")
     sql.add_argument("--max-rows", type=_positive, default=DEFAULT_MAX_ROWS, metavar="N",
                      help=f"rows the table format shows (default {DEFAULT_MAX_ROWS})")
+    sql.add_argument("--role", metavar="ROLE",
+                     help="engineer, analyst (masked, pseudonymised), district:<code> or department:<system> "
+                          "(default $CITYLAKE_ROLE, else analyst)")
     return parser
 
 
@@ -181,39 +184,58 @@ def cmd_person(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     import shutil
 
-    from citylake.catalog.sql import QueryError, query
+    from citylake.catalog.access import Role
+    from citylake.catalog.access_log import log_access
+    from citylake.catalog.sql import QueryError, QueryRefused, query
     from citylake.lake import open_lake
 
+    role = Role.from_env(args.role)
+    lake = open_lake(Home.from_env().lake)
+    tables: tuple[str, ...] = ()
+    rows, outcome = None, "failed"
     try:
-        result = query(open_lake(Home.from_env().lake), args.query)
+        result = query(lake, args.query, role)
+        tables = result.tables
         if args.format == "table":
-            sys.stdout.write(result.render(args.max_rows, max_width=shutil.get_terminal_size().columns))
+            text, rows = result.render(args.max_rows, max_width=shutil.get_terminal_size().columns)
+            sys.stdout.write(text)
         else:
-            _stream(result, args.format, sys.stdout)
+            rows = _stream(result, args.format, sys.stdout)
+        outcome = "ok"
+    except QueryRefused as exc:
+        outcome = "refused"
+        log.error("%s", exc)
+        return 2
     except QueryError as exc:
         log.error("%s", exc)
         return 2
+    finally:
+        log_access(lake, role=str(role), interface="citylake sql", tables=tables, rows=rows, query=args.query,
+                   outcome=outcome)
     return 0
 
 
-def _stream(result, fmt: str, out) -> None:
-    """Every row of ``result`` as CSV (header first) or as one JSON array, batch by batch."""
+def _stream(result, fmt: str, out) -> int:
+    """Every row of ``result`` as CSV (header first) or as one JSON array, batch by batch; the row count."""
     import csv
     import json
 
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(result.columns)
+        rows = 0
         for batch in result.batches():
             writer.writerows(zip(*(column.to_pylist() for column in batch.columns), strict=True))
-        return
+            rows += batch.num_rows
+        return rows
     out.write("[")
-    first = True
+    rows = 0
     for batch in result.batches():
         for row in batch.to_pylist():
-            out.write(("\n" if first else ",\n") + json.dumps(row, ensure_ascii=False, default=str))
-            first = False
+            out.write(("\n" if rows == 0 else ",\n") + json.dumps(row, ensure_ascii=False, default=str))
+            rows += 1
     out.write("\n]\n")
+    return rows
 
 
 def _print_generation(report) -> None:

@@ -30,7 +30,7 @@ METADATA_COLUMNS = frozenset({"_batch_id", "_source", "_extracted_at", "_op", "_
 SOURCE_LAYERS = ("bronze", "silver", "quarantine")
 NON_PERSONAL_CATEGORY = "一般数据"
 
-_GOVERNANCE_STATS_COLUMNS: Mapping[str, frozenset[str]] = {
+GOVERNANCE_STATS_COLUMNS: Mapping[str, frozenset[str]] = {
     "batch_audit": frozenset({
         "batch_id", "stage", "system", "source_table", "target_table", "load_mode", "rows_read", "rows_unchanged",
         "rows_written", "inserted", "updated", "deleted", "live_rows", "watermark_before", "watermark_after",
@@ -48,6 +48,8 @@ _GOVERNANCE_STATS_COLUMNS: Mapping[str, frozenset[str]] = {
         "check_name", "criticality", "standard_field", "evaluated", "failed", "evaluated_at"}),
     "dispute_log": frozenset({"issue_id", "step", "step_no", "at", "status", "department", "system",
                               "source_table"}),
+    # The reader's account name is personal; the query is kept only as its hash.
+    "access_log": frozenset({"accessed_at", "role", "interface", "rows", "query_sha256", "outcome"}),
 }
 
 
@@ -82,7 +84,7 @@ class LakeStatsPolicy:
         if field.name in METADATA_COLUMNS:
             return True
         if table.layer == "governance":
-            return field.name in _GOVERNANCE_STATS_COLUMNS.get(table.name, frozenset())
+            return field.name in GOVERNANCE_STATS_COLUMNS.get(table.name, frozenset())
         if table.layer not in SOURCE_LAYERS:
             return False
         declared = self._declared(table.name)

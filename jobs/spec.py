@@ -1,5 +1,8 @@
 """Gold-table specs: one YAML per gold table beside the job that builds it (``jobs/<library>/tables/``),
-with its Chinese name, description, key, sources and columns (Chinese name, Spark type, description).
+with its Chinese name, description, key, sources and columns (Chinese name, Spark type, description,
+and optionally a ``classification``: ``public`` for a non-personal column, or the standard field whose
+values the column carries, e.g. ``person.id_number`` — a column derived from a sensitive field stays
+sensitive; an unclassified column is hidden from analysts, see :mod:`citylake.catalog.access`).
 
 A spec is validated on load (errors name the file and the entry) and a job's output is checked
 against it before it is written (:func:`conform`), so the catalog's description of a table and the
@@ -20,6 +23,9 @@ if TYPE_CHECKING:
 
 _KEYS = {"table", "name_zh", "description", "key", "sources", "columns"}
 _COLUMN_KEYS = {"name_zh", "type", "description"}
+_OPTIONAL_COLUMN_KEYS = {"classification"}
+PUBLIC = "public"
+JOBS_DIR = Path(__file__).resolve().parent
 _TABLE = re.compile(r"^gold\.[a-z][a-z0-9_]*$")
 
 
@@ -33,6 +39,7 @@ class Column:
     name_zh: str
     type: str  # Spark SQL type as DataType.simpleString() writes it: string, date, array<string> …
     description: str
+    classification: str | None = None  # "public", a standard field, or None: unclassified
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,21 @@ def _text(entry: dict, key: str, where: str) -> str:
     return value
 
 
+def _classification(entry: dict, where: str) -> str | None:
+    if "classification" not in entry:
+        return None
+    label = _text(entry, "classification", where)
+    if label != PUBLIC:
+        from citylake.schemas.standards import standard_field
+
+        try:
+            standard_field(label)
+        except KeyError as exc:
+            raise SpecError(f"{where}: classification '{label}' is neither '{PUBLIC}' nor a standard field "
+                            f"({exc.args[0]})") from None
+    return label
+
+
 def load_spec(path: Path) -> TableSpec:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -75,10 +97,10 @@ def load_spec(path: Path) -> TableSpec:
         raise SpecError(f"{path}: columns must map column names to {sorted(_COLUMN_KEYS)}")
     for name, entry in doc["columns"].items():
         where = f"{path}: columns.{name}"
-        if not isinstance(entry, dict) or set(entry) != _COLUMN_KEYS:
-            raise SpecError(f"{where}: expected exactly {sorted(_COLUMN_KEYS)}")
+        if not isinstance(entry, dict) or not _COLUMN_KEYS <= set(entry) <= _COLUMN_KEYS | _OPTIONAL_COLUMN_KEYS:
+            raise SpecError(f"{where}: expected {sorted(_COLUMN_KEYS)} and optionally {sorted(_OPTIONAL_COLUMN_KEYS)}")
         columns.append(Column(name, _text(entry, "name_zh", where), _text(entry, "type", where).replace(" ", ""),
-                              _text(entry, "description", where)))
+                              _text(entry, "description", where), _classification(entry, where)))
     names = {c.name for c in columns}
     for list_key in ("key", "sources"):
         values = doc[list_key]
@@ -99,6 +121,17 @@ def load_specs(folder: Path) -> dict[str, TableSpec]:
         if spec.table in specs:
             raise SpecError(f"{path}: {spec.table} is already specified in {specs[spec.table].path}")
         specs[spec.table] = spec
+    return specs
+
+
+def all_gold_specs(jobs_dir: Path = JOBS_DIR) -> dict[str, TableSpec]:
+    """The specs of every library's gold tables (``jobs/<library>/tables/*.yaml``), by table name."""
+    specs: dict[str, TableSpec] = {}
+    for folder in sorted(jobs_dir.glob("*/tables")):
+        for table, spec in load_specs(folder).items():
+            if table in specs:
+                raise SpecError(f"{spec.path}: {table} is already specified in {specs[table].path}")
+            specs[table] = spec
     return specs
 
 

@@ -11,6 +11,7 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
+from citylake.catalog.access import Role
 from citylake.catalog.sql import QueryError, query, referenced_tables
 from citylake.cli import main
 from citylake.lake import open_lake
@@ -31,6 +32,7 @@ MEMBERS = pa.table({
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("CITYLAKE_HOME", str(tmp_path))
+    monkeypatch.setenv("CITYLAKE_ROLE", "engineer")
     lake = open_lake(tmp_path / "lake")
     lake.write_arrow("gold.person", PERSONS)
     lake.write_arrow("gold.household_member", MEMBERS)
@@ -43,13 +45,13 @@ def test_join_across_tables_filters_and_aggregates(home, capsys):
     sql = ("SELECT p.district_code, count(DISTINCT m.person_id) AS persons FROM gold.person p "
            "JOIN gold.household_member m USING (person_id) WHERE m.relation = '户主' "
            "GROUP BY ALL ORDER BY 1")
-    assert main(["-q", "sql", sql, "--format", "csv"]) == 0
+    assert main(["-q", "sql", sql, "--format", "csv", "--role", "engineer"]) == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert rows == [["district_code", "persons"], ["110101", "1"], ["110102", "1"]]
 
 
 def test_json_streams_every_row_with_dates(home, capsys):
-    assert main(["-q", "sql", "SELECT * FROM gold.person ORDER BY birth_date", "--format", "json"]) == 0
+    assert main(["-q", "sql", "SELECT * FROM gold.person ORDER BY birth_date", "--format", "json", "--role", "engineer"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == ["王五", "李四", "张三"]
     assert rows[0]["birth_date"] == "1970-03-03"
@@ -57,7 +59,7 @@ def test_json_streams_every_row_with_dates(home, capsys):
 
 def test_table_format_boxes_the_first_rows_and_says_when_cut(home, capsys):
     assert main(["-q", "sql", "SELECT person_id, relation FROM gold.household_member ORDER BY person_id",
-                 "--max-rows", "2"]) == 0
+                 "--max-rows", "2", "--role", "engineer"]) == 0
     out = capsys.readouterr().out
     assert "户主" in out and "relation" in out and "varchar" in out
     assert "first 2 rows shown" in out
@@ -71,11 +73,13 @@ def test_show_tables_lists_every_table_with_version_and_rows(home, capsys):
     member = rows[0]
     assert (member["layer"], member["name"], member["version"], member["rows"]) == ("gold", "household_member", "1", "4")
     assert main(["-q", "sql", "SHOW TABLES FROM governance;", "--format", "csv"]) == 0
-    assert [r["table"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))] == ["governance.batch_audit"]
+    # The first read is in the access log by now.
+    assert [r["table"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))] == [
+        "governance.access_log", "governance.batch_audit"]
 
 
 def test_describe_shows_a_tables_columns(home, capsys):
-    assert main(["-q", "sql", "DESCRIBE gold.person", "--format", "csv"]) == 0
+    assert main(["-q", "sql", "DESCRIBE gold.person", "--format", "csv", "--role", "engineer"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [(r["column_name"], r["column_type"]) for r in rows] == [
         ("person_id", "VARCHAR"), ("name", "VARCHAR"), ("birth_date", "DATE"), ("district_code", "VARCHAR")]
@@ -115,6 +119,6 @@ def test_error_messages_do_not_quote_values(home, caplog):
 ])
 def test_the_connection_reads_the_lake_only(home, sql):
     with pytest.raises(QueryError):
-        result = query(open_lake(home / "lake"), sql)
+        result = query(open_lake(home / "lake"), sql, Role("engineer"))
         list(result.batches())
     assert not (home / "person.csv").exists() and not (home / "other.db").exists()
