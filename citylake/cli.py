@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = person_sub.add_parser("show", help="print one person's 一人一档 (gold.person_profile)")
     show.add_argument("id_number", metavar="ID_NUMBER")
     show.add_argument("--format", choices=("text", "json"), default="text")
+    show.add_argument("--role", metavar="ROLE", help="the profile is unmasked: role engineer only "
+                                                     "(default $CITYLAKE_ROLE, else analyst)")
 
     sql = sub.add_parser("sql", help="query the lake's tables (<layer>.<name>) with SQL (DuckDB)",
                          description="Run one query over the lake's tables, named <layer>.<name> "
@@ -165,20 +167,38 @@ def _print_build(tasks: list[dict]) -> None:
         print(f"  conflicts (gold.person_conflict, 多源校核) {b['conflicts']:,}: warnings opened "
               f"{issues.get('opened', 0):,}, closed {issues.get('fixed', 0):,} in governance.quality_issue")
     print("  tables: gold.person, gold.person_source_link, gold.person_conflict, gold.person_profile, "
-          "gold.household_member; one person: citylake person show ID_NUMBER")
+          "gold.household_member; one person: citylake person show ID_NUMBER --role engineer; "
+          "any query: citylake sql \"SHOW TABLES\"")
 
 
 def cmd_person(args: argparse.Namespace) -> int:
+    from citylake.catalog.access import Role
+    from citylake.catalog.access_log import log_access
+    from citylake.jobs.person.build import PROFILE
     from citylake.jobs.person.show import PersonNotFound, as_json, profile, render
     from citylake.lake import open_lake
 
+    role = Role.from_env(args.role)
+    lake = open_lake(Home.from_env().lake)
+    outcome, rows = "refused", None
     try:
-        document = profile(open_lake(Home.from_env().lake), args.id_number)
-    except PersonNotFound as exc:
-        log.error("%s", exc)
-        return 1
-    print(as_json(document) if args.format == "json" else render(document))
-    return 0
+        if role.kind != "engineer":
+            # The profile assembles every record of a person unmasked; analysts query gold.person_profile masked.
+            log.error("citylake person show prints unmasked personal data: role engineer only (--role engineer); "
+                      "as %s, query the masked tables with citylake sql", role)
+            return 2
+        outcome = "failed"
+        try:
+            document = profile(lake, args.id_number)
+        except PersonNotFound as exc:
+            log.error("%s", exc)
+            return 1
+        print(as_json(document) if args.format == "json" else render(document))
+        outcome, rows = "ok", 1
+        return 0
+    finally:
+        log_access(lake, role=str(role), interface="citylake person show", tables=[PROFILE], rows=rows,
+                   query=args.id_number, outcome=outcome)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:

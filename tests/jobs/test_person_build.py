@@ -146,11 +146,16 @@ def test_person_show_prints_the_profile_and_masks_an_unknown_number(built, monke
     home, lake, _ = built
     person = lake.read_arrow(PERSON, columns=["person_id", "name"]).read_all().to_pylist()[0]
     monkeypatch.setenv("CITYLAKE_HOME", str(home.root))
-    assert main(["-q", "person", "show", person["person_id"]]) == 0
+    monkeypatch.delenv("CITYLAKE_ROLE", raising=False)
+    assert main(["-q", "person", "show", person["person_id"]]) == 2  # an analyst, by default
+    assert person["name"] not in capsys.readouterr().out
+    assert main(["-q", "person", "show", person["person_id"], "--role", "engineer"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"一人一档 {person['person_id']}") and person["name"] in out and "household:" in out
-    assert main(["-q", "person", "show", "11010519491231002X"]) == 1
+    assert main(["-q", "person", "show", "11010519491231002X", "--role", "engineer"]) == 1
     assert "11010519491231002X" not in capsys.readouterr().err
+    log = lake.read_arrow("governance.access_log", filter=pc.field("interface") == "citylake person show").read_all()
+    assert sorted(log.column("outcome").to_pylist()) == ["failed", "ok", "refused"]
 
 
 def test_resident_population_per_district_through_citylake_sql(built, monkeypatch, capsys):
