@@ -149,9 +149,21 @@ def scoped_issues(lake, department: str | None = None, system: str | None = None
     return label, issues.reset_index(drop=True)
 
 
+def _log_read(lake, args: argparse.Namespace, label: str, rows: int) -> None:
+    """Feedback lists and exports are reads of the lake like any other (``governance.access_log``)."""
+    from citylake.catalog.access_log import log_access
+    from citylake.quality.feedback import QUALITY_ISSUE
+
+    scope = " ".join(f"--{k} {getattr(args, k)}" for k in ("department", "system", "status", "table")
+                     if getattr(args, k, None))
+    log_access(lake, role=f"department:{label}", interface=f"citylake feedback {args.feedback_command}",
+               tables=[QUALITY_ISSUE], rows=rows, query=scope, outcome="ok")
+
+
 def _list(lake, args: argparse.Namespace) -> int:
     label, issues = scoped_issues(lake, args.department, args.system, args.status, args.table)
     shown = issues.head(args.limit) if args.limit else issues
+    _log_read(lake, args, label, len(shown))
     print(render_table([_header(c) for c in LIST_COLUMNS], _display(shown, LIST_COLUMNS)))
     print(_count_line(label, issues, len(shown)))
     return 0
@@ -167,6 +179,7 @@ def _export(lake, args: argparse.Namespace) -> int:
     if folder:
         output = output / f"feedback_{label}.{fmt}"
     export_issues(issues, output, fmt)
+    _log_read(lake, args, label, len(issues))
     print(f"{len(issues)} 条问题 written to {output} ({fmt})")
     return 0
 

@@ -56,6 +56,9 @@ def test_list_a_department_or_system(home, capsys):
     out = capsys.readouterr().out
     assert "gongan: 共 4 条问题 (待整改 4); 显示前 2 条 (--limit)" in out
     assert len([line for line in out.splitlines() if "gongan.CZRK" in line]) == 2
+    reads = open_lake(Home.from_env().lake).read_arrow("governance.access_log").read_all().to_pylist()
+    assert sorted((r["role"], r["interface"], r["rows"]) for r in reads) == [
+        ("department:gongan", "citylake feedback list", 2), ("department:公安局", "citylake feedback list", 4)]
 
     assert main(["-q", "feedback", "list", "--department", "公安局", "--status", "已确认"]) == 0
     assert "公安局: 共 0 条问题" in capsys.readouterr().out
