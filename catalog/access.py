@@ -41,6 +41,7 @@ from citylake.privacy import GOVERNANCE_STATS_COLUMNS, METADATA_COLUMNS, NON_PER
 ROLE_ENV = "CITYLAKE_ROLE"
 PSEUDONYM_KEY_ENV = "CITYLAKE_PSEUDONYM_KEY"
 PUBLIC = "public"
+SHOWN, PSEUDONYMISED, MASKED, HIDDEN = "shown", "pseudonymised", "masked", "hidden"
 ROLE_KINDS = ("engineer", "analyst", "district", "department")
 # Standard fields whose values identify a person across tables: pseudonymised, not masked.
 IDENTIFIERS = frozenset({"person.id_number", "party.id_number"})
@@ -215,22 +216,46 @@ def view(role: Role, table: TableName, schema: pa.Schema, key_available: bool) -
     for field in schema:
         label = classification(table, field)
         column = _quote(field.name)
-        if _is_public(label):
+        how = treatment(label, field.type, key_available)
+        if how == SHOWN:
             select.append(column)
-        elif label in IDENTIFIERS:
+        elif how == PSEUDONYMISED:
             text = f"CAST({column} AS VARCHAR)"
-            if key_available:
-                select.append(f"citylake_pseudonym({text}) AS {column}")
-                needs_key = True
-            else:
-                hidden.append(field.name)
+            select.append(f"citylake_pseudonym({text}) AS {column}")
             select.append(f"citylake_mask({_literal(label)}, {text}) AS {_quote(field.name + '_masked')}")
-        elif label is not None and label.partition("@")[0] in MASKS and not pa.types.is_nested(field.type):
-            select.append(f"citylake_mask({_literal(label)}, CAST({column} AS VARCHAR)) AS {column}")
+            needs_key = True
+        elif how == MASKED:
+            # Without a key an ID number is only masked, and under <column>_masked as when it is
+            # pseudonymised: a masked number is no join key, so it must not pass for the column.
+            identifier = label in IDENTIFIERS
+            alias = _quote(field.name + "_masked") if identifier else column
+            select.append(f"citylake_mask({_literal(label)}, CAST({column} AS VARCHAR)) AS {alias}")
+            if identifier:
+                hidden.append(field.name)
         else:
             hidden.append(field.name)
     where = f"district_code = {_literal(role.scope)}" if role.kind == "district" else None
     return View(tuple(select) or ("NULL AS no_visible_columns",), where, tuple(hidden), needs_key)
+
+
+def treatment(label: str | None, data_type: pa.DataType, key_available: bool) -> str:
+    """How an analyst reads a column of classification ``label``: shown, pseudonymised, masked or hidden."""
+    if _is_public(label):
+        return SHOWN
+    if label in IDENTIFIERS:
+        return PSEUDONYMISED if key_available else MASKED
+    if label is not None and label.partition("@")[0] in MASKS and not pa.types.is_nested(data_type):
+        return MASKED
+    return HIDDEN
+
+
+def grade(label: str | None) -> int | None:
+    """The sensitivity grade (schemas/standards) of a column's classification; None if public or unclassified."""
+    if label is None or label == PUBLIC:
+        return None
+    from citylake.schemas.standards import standard_field
+
+    return standard_field(label.partition("@")[0]).sensitivity.grade
 
 
 def mask_values(fields: pa.Array, values: pa.Array) -> pa.Array:

@@ -163,3 +163,30 @@ def test_every_read_and_refusal_is_in_the_access_log(home, capsys, monkeypatch):
         ("analyst.wang", "analyst", ["gold.person"], 3, "ok"), ("analyst.wang", "analyst", [], None, "refused")]
     assert all(len(r["query_sha256"]) == 64 for r in log)
     assert _leaks(json.dumps(log, ensure_ascii=False, default=str)) == []
+
+
+def test_export_returns_a_districts_rows_masked_with_a_manifest(home, capsys):
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    out = home / "returned"
+    assert main(["-q", "export", "gold.person", "--district", "110101", "--output", str(out)]) == 0
+    assert "2 rows of gold.person" in capsys.readouterr().out
+    data = out / "gold_person_110101.parquet"
+    table = pq.read_table(data)
+    assert table.num_rows == 2 and set(table.column("district_code").to_pylist()) == {"110101"}
+    assert _leaks(json.dumps(table.to_pylist(), ensure_ascii=False, default=str)) == []
+    manifest = json.loads((out / "gold_person_110101.parquet.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["rows"] == 2 and manifest["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    how = {c["name"]: (c["treatment"], c["grade"]) for c in manifest["columns"]}
+    assert how["person_id"] == ("pseudonymised", 4) and how["name"] == ("masked", 3)
+    assert how["district_code"] == ("shown", None) and how["life_status_evidence"] == ("hidden", None)
+    assert manifest["highest_grade"] == 4 and manifest["table_version"] == 0
+    assert "life_status_evidence" not in table.column_names and not list(out.glob("*.partial"))
+
+    assert main(["-q", "export", "gold.person", "--district", "110102", "--format", "csv", "--output", str(out)]) == 0
+    assert (out / "gold_person_110102.csv").read_text(encoding="utf-8").count("\n") == 2  # header and one row
+    assert main(["-q", "export", "gold.household_member", "--district", "110101", "--output", str(out)]) == 2
+    log = open_lake(home / "lake").read_arrow(ACCESS_LOG).read_all().to_pylist()
+    assert sorted(r["outcome"] for r in log if r["interface"] == "citylake export") == ["ok", "ok", "refused"]
