@@ -150,3 +150,54 @@ def test_matching_settings_are_checked_against_the_registry(tmp_path):
     bad.write_text(text.replace("room: 1.0", "room: 1.5"), encoding="utf-8")
     with pytest.raises(MatchingSettingsError, match="levels: room"):
         load_settings(registry, bad)
+
+
+README = Path(__file__).parents[2] / "README.md"
+EXAMPLE_ADDRESS, EXAMPLE_PERSON = "3701DZ000000000001", "370102198001011234"
+
+
+def _readme_queries() -> list[str]:
+    """The 见人知物、见物知人 queries of the README, as documented."""
+    import re
+
+    text = README.read_text(encoding="utf-8")
+    block = text[text.index("见人知物、见物知人 through `citylake sql`"):]
+    block = block[block.index("```bash"): block.index("```", block.index("```bash") + 3)]
+    return [" ".join(q.split()) for q in re.findall(r'citylake sql "(.*?)"', block, flags=re.S)]
+
+
+def _sql(monkeypatch, capsys, home, query: str) -> list[dict]:
+    import json
+
+    from citylake.cli import main
+
+    monkeypatch.setenv("CITYLAKE_HOME", str(home.root))
+    assert main(["-q", "sql", query, "--format", "json", "--role", "engineer"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_readme_queries_find_people_and_places(built, monkeypatch, capsys):
+    home, lake, _, _ = built
+    at_address, of_person, population = _readme_queries()
+    truth = _truth(home)
+    true_address = truth[truth["entity_type"] == "address"].set_index(["source_table", "record_key"])["entity_id"]
+    listed = truth[truth["source_table"] == "gongan.BZDZ"].set_index("record_key")["entity_id"]
+    links = lake.read_arrow(LINK).read_all().to_pandas()
+    # 见物知人: the busiest standard address; every record found there truly is there.
+    busiest = links["address_id"].value_counts().index[0]
+    rows = _sql(monkeypatch, capsys, home, at_address.replace(EXAMPLE_ADDRESS, busiest))
+    assert len({(r["source_table"], r["record_key"]) for r in rows}) == (links["address_id"] == busiest).sum()
+    assert {true_address[(r["source_table"], r["record_key"])] for r in rows} == {listed[busiest]}
+    assert any(r["person_id"] for r in rows)
+    # 见人知物: a person holding a property; their 户籍 and the property, with standard texts.
+    owners = _sql(monkeypatch, capsys, home, "SELECT person_id FROM gold.person_source_link "
+                                            "WHERE source_table = 'zrzy.BDCDJ' AND person_id IS NOT NULL LIMIT 1")
+    rows = _sql(monkeypatch, capsys, home, of_person.replace(EXAMPLE_PERSON, owners[0]["person_id"]))
+    assert {"zrzy.BDCDJ", "gongan.CZRK"} <= {r["source_table"] for r in rows}
+    assert all(r["standard_text"] for r in rows if r["address_id"])
+    # The population of each 社区/小区 adds up to the residents with a standard address.
+    rows = _sql(monkeypatch, capsys, home, population)
+    person = lake.read_arrow("gold.person", columns=["person_id", "resident"]).read_all().to_pandas()
+    placed = lake.read_arrow(PERSON_ADDRESS).read_all().to_pandas().merge(person, on="person_id")
+    assert sum(r["residents"] for r in rows) == int((placed["resident"] & placed["address_id"].notna()).sum())
+    assert rows[0]["residents"] >= rows[-1]["residents"] and rows[0]["compound"]
