@@ -127,7 +127,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_ingestion(batches)
     log.info("promoting every bronze batch through the quality gate")
     _print_gate(run_promote(home))
-    log.info("building the population library (人口库) on Spark through its Airflow DAG")
+    log.info("building the population (人口库) and standard-address (地址库) libraries on Spark through their "
+             "Airflow DAGs")
     _print_build(run_build(home))
     print(f"\ncitylake home: {home.root}")
     print(f"department systems: {home.sources}/<department>.db (SQLite)")
@@ -161,6 +162,9 @@ def _print_gate(tasks: list[dict]) -> None:
 
 def _print_build(tasks: list[dict]) -> None:
     for b in tasks:
+        if b["dag_id"] == "build_address":
+            _print_address_build(b)
+            continue
         total = max(b["records"], 1)
         print(f"\npopulation library (人口库), as of {b['as_of']}, built in {b['seconds']:.0f} s:")
         print(f"  person-bearing records {b['records']:,}: by valid ID number {b['linked_by_id']:,} "
@@ -172,9 +176,24 @@ def _print_build(tasks: list[dict]) -> None:
         issues = b.get("conflict_issues") or {}
         print(f"  conflicts (gold.person_conflict, 多源校核) {b['conflicts']:,}: warnings opened "
               f"{issues.get('opened', 0):,}, closed {issues.get('fixed', 0):,} in governance.quality_issue")
-    print("  tables: gold.person, gold.person_source_link, gold.person_conflict, gold.person_profile, "
-          "gold.household_member; one person: citylake person show ID_NUMBER --role engineer; "
-          "any query: citylake sql \"SHOW TABLES\"")
+        print("  tables: gold.person, gold.person_source_link, gold.person_conflict, gold.person_profile, "
+              "gold.household_member; one person: citylake person show ID_NUMBER --role engineer; "
+              "any query: citylake sql \"SHOW TABLES\"")
+
+
+def _print_address_build(b: dict) -> None:
+    total = max(b["records"], 1)
+    levels = b["levels"]
+    print(f"\nstandard-address library (地址库), built in {b['seconds']:.0f} s:")
+    print(f"  standard addresses (gold.standard_address) {b['standard_addresses']:,}; source addresses "
+          f"{b['records']:,} ({b['distinct_addresses']:,} distinct, each parsed once)")
+    coarse = ", ".join(f"{k} {v:,}" for k, v in sorted(levels.items()) if k != "room") or "none"
+    print(f"  matched to a standard address (room level) {levels.get('room', 0):,} "
+          f"({levels.get('room', 0) / total:.1%}); coarser or unmatched: {coarse}")
+    issues = b.get("address_issues") or {}
+    print(f"  fed back (governance.quality_issue): opened {issues.get('opened', 0):,}, "
+          f"closed {issues.get('fixed', 0):,}")
+    print("  tables: gold.standard_address, gold.address_link, gold.person_address")
 
 
 def cmd_person(args: argparse.Namespace) -> int:

@@ -52,10 +52,12 @@ installed citylake."""
 from citylake.orchestration.ingest_dags import build_ingest_dags
 from citylake.orchestration.promote_dags import build_promote_dags
 from citylake.orchestration.person_dags import build_person_dags
+from citylake.orchestration.address_dags import build_address_dags
 
 globals().update(build_ingest_dags())
 globals().update(build_promote_dags())
 globals().update(build_person_dags())
+globals().update(build_address_dags())
 '''
 
 
@@ -133,11 +135,13 @@ def run_promote(home: Home | None = None, systems: Iterable[str] | None = None, 
 BUILD_PREFIX = "build_"
 
 
-def run_build(home: Home | None = None, libraries: Iterable[str] = ("person",), *,
+def run_build(home: Home | None = None, libraries: Iterable[str] = ("person", "address"), *,
               metadata_db: str | None = None, logical_date: datetime | None = None,
               timeout: float | None = None) -> list[dict[str, Any]]:
-    """Run the theme-library DAGs (``build_person`` …) once each; one summary per ``build`` task
-    (``citylake.jobs.person.build.build_person``'s, plus ``dag_id``, ``run_id``, ``task_id``)."""
+    """Run the theme-library DAGs (``build_person``, then ``build_address``, which links the persons
+    to their standard addresses) once each, in order; one summary per ``build`` task
+    (``citylake.jobs.person.build.build_person``'s or ``citylake.jobs.address.build.build_address``'s,
+    plus ``dag_id``, ``run_id``, ``task_id``)."""
     return _run_dags(BUILD_PREFIX, home, libraries, metadata_db=metadata_db, logical_date=logical_date,
                      retries=0, timeout=timeout)
 

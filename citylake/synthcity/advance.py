@@ -106,6 +106,7 @@ def _day_of_life(world: World, changes: DayChanges, rng: np.random.Generator, co
     count = {k: int(rng.poisson(v * alive / 1000)) for k, v in rates.items()}
     today = days_of(world.as_of) + changes.day
     render = _Renderer(world, config, rng, keys, changes)
+    known_addresses = set(world.addresses["address_id"])
 
     born = _births(world, count["births"], today, rng)
     if born:
@@ -168,6 +169,11 @@ def _day_of_life(world: World, changes: DayChanges, rng: np.random.Generator, co
     if closed:
         changes.update("scjg.QYDJ", _records(truth, closed).get("scjg.QYDJ", []), {"DJZT": "注销"})
     report.events["deregistrations"] += len(closed)
+
+    # 公安 registers the day's new flats and offices (moves, new enterprises) as standard addresses.
+    new_addresses = frozenset(world.addresses["address_id"]) - known_addresses
+    if new_addresses:
+        render.insert(["gongan.BZDZ"], Scope(address_ids=new_addresses))
 
 
 class _Renderer:

@@ -215,3 +215,15 @@ def _imported_by(statement: str) -> set[str]:
     code = f"import sys; {statement}; print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     return set(result.stdout.split())
+
+
+def test_build_address_is_scheduled_on_the_address_tables_and_the_person_library(dagbag):
+    from citylake.orchestration.address_dags import GOLD_TABLES, address_silver_tables
+
+    dag = dagbag.dags["build_address"]
+    assert dag.fileloc.endswith("dags/address.py")
+    silver = address_silver_tables(load_registry())
+    assert {"silver.gongan_bzdz", "silver.gongan_czrk", "silver.scjg_qydj", "silver.zrzy_bdcdj"} <= set(silver)
+    assert "silver.renshe_ac02" not in silver
+    assert {a.name for a in dag.timetable.asset_condition.objects} == {*silver, "gold.person"}
+    assert {o.name for o in dag.get_task("build").outlets} == set(GOLD_TABLES)

@@ -72,7 +72,10 @@ def test_corrected_defects_hold_the_clean_value(busy_city):
             if column == "_record":
                 assert key not in rows.index  # the duplicate was deleted
             else:
-                assert _normal(rows.at[key, column]) == _normal(clean), (table, key, column)
+                value = rows.at[key, column]
+                if spec.column(column).kind == "date" and isinstance(value, pd.Timestamp):
+                    value = value.date()  # pandas reads a SQLite DATE column as timestamps
+                assert _normal(value) == _normal(clean), (table, key, column)
 
 
 def test_births_and_deaths_reach_their_systems(busy_city):

@@ -4,6 +4,7 @@ tables from the true world in that department's own naming, types and formats.""
 from __future__ import annotations
 
 from citylake.synthcity.departments import (
+    bzdz,
     gongan,
     jiaoyu,
     minzheng,
@@ -31,6 +32,6 @@ DEPARTMENTS = {
 
 TABLES: dict[str, TableSpec] = {
     spec.qualified_name: spec
-    for module in (gongan, weijian, minzheng, renshe, yibao, scjg, shuiwu, zrzy, jiaoyu)
+    for module in (gongan, weijian, minzheng, renshe, yibao, scjg, shuiwu, zrzy, jiaoyu, bzdz)
     for spec in module.TABLES
 }

@@ -114,12 +114,16 @@ class Scope:
     person_ids: frozenset[str] | None = None
     enterprise_ids: frozenset[str] | None = None
     marriage_ids: frozenset[str] | None = None
+    address_ids: frozenset[str] | None = None
 
     def persons(self, frame: pd.DataFrame, column: str = "person_id") -> pd.DataFrame:
         return frame if self.person_ids is None else frame[frame[column].isin(self.person_ids)]
 
     def enterprises(self, frame: pd.DataFrame, column: str = "enterprise_id") -> pd.DataFrame:
         return frame if self.enterprise_ids is None else frame[frame[column].isin(self.enterprise_ids)]
+
+    def addresses(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame if self.address_ids is None else frame[frame["address_id"].isin(self.address_ids)]
 
     def marriages(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame if self.marriage_ids is None else frame[frame["marriage_id"].isin(self.marriage_ids)]

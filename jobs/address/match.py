@@ -1,0 +1,164 @@
+"""Matching (地址匹配): every distinct source address, parsed once, to a standard address of
+``gold.standard_address`` with the level it matched at and a confidence; ``gold.address_link``.
+
+Both sides get the same keys, one per level and way of naming the place (``_KEYS``): the room
+(区县 + 道路门牌 + 小区 + 楼栋 + 单元 + 室, or with 小区 alone, or with 道路门牌 alone), the building,
+the compound or house number, the road, the street, the district. A text reaches the finest level
+whose key finds the list: at the room level only a key naming exactly one standard address counts
+(two compounds sharing a road and house number are told apart by the compound, or not at all), and
+only with a confidence of at least ``min_room_confidence``: street or community written but
+disagreeing with the standard address lower it. Coarser than the room there is no address id:
+the place is known, the address is not, and it is never guessed — the link names the closest
+standard addresses instead (``candidates``) and the department gets the address back
+(citylake.jobs.address.feedback).
+
+Frames: :func:`address_records` (the records and their texts), :func:`match_texts` (distinct
+text → match), :func:`address_links` (records → ``gold.address_link``). No I/O but the reads of
+:func:`address_records`; no collect.
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+from typing import TYPE_CHECKING
+
+from citylake.jobs.address.settings import LEVELS, MatchingSettings
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+# (key name, level, the components it joins). ``building?``/``unit?``: an absent component is a
+# value of its own (an office has no building or unit), so a text leaving it out where the list
+# has one does not reach the room.
+_KEYS = (
+    ("room_full", "room", ("district_code", "road", "house_number", "compound", "building?", "unit?", "room")),
+    ("room_compound", "room", ("district_code", "compound", "building?", "unit?", "room")),
+    ("room_road", "room", ("district_code", "road", "house_number", "building?", "unit?", "room")),
+    ("building_full", "building", ("district_code", "road", "house_number", "compound", "building")),
+    ("building_compound", "building", ("district_code", "compound", "building")),
+    ("building_road", "building", ("district_code", "road", "house_number", "building")),
+    ("compound_full", "compound", ("district_code", "road", "house_number", "compound")),
+    ("compound_compound", "compound", ("district_code", "compound")),
+    ("compound_road", "compound", ("district_code", "road", "house_number")),
+    ("road", "road", ("district_code", "road")),
+    ("street", "street", ("district_code", "street")),
+    ("district", "district", ("district_code",)),
+)
+UNMATCHED = "unmatched"
+
+
+def _keys() -> Column:
+    """array<struct<key, level, rank>> of the keys a row (parsed text or standard address) has."""
+    from pyspark.sql import functions as F
+
+    entries = []
+    for rank, (name, level, parts) in enumerate(_KEYS):
+        cols = [F.coalesce(F.col(p[:-1]), F.lit("")) if p.endswith("?") else F.col(p) for p in parts]
+        required = [F.col(p) for p in parts if not p.endswith("?")]
+        present = reduce(lambda a, b: a & b, [c.isNotNull() & (c != "") for c in required])
+        key = F.when(present, F.concat_ws("|", F.lit(name), *cols))
+        entries.append(F.struct(key.alias("key"), F.lit(level).alias("level"), F.lit(rank).alias("rank")))
+    return F.filter(F.array(*entries), lambda e: e["key"].isNotNull())
+
+
+def standard_keys(standard: DataFrame, candidates: int) -> DataFrame:
+    """(key, level, rank, n, address_id, candidates): per key of the list, how many standard
+    addresses it names, the smallest id, and the first ``candidates`` ids (for feedback)."""
+    from pyspark.sql import functions as F
+
+    exploded = standard.select("address_id", F.explode(_keys()).alias("k")).select("address_id", "k.*")
+    # Lists of ids only for the keys of a building or a compound (tens to hundreds of addresses):
+    # a road's, a street's or a district's key names its smallest id alone, so memory stays bounded.
+    listed = F.when(F.col("level").isin("building", "compound"), F.col("address_id"))
+    return exploded.groupBy("key", "level", "rank").agg(
+        F.count("*").alias("n"), F.min("address_id").alias("address_id"),
+        F.collect_list(listed).alias("listed")).select(
+        "key", "level", "rank", "n", "address_id",
+        F.when(F.size("listed") > 0, F.slice(F.array_sort("listed"), 1, candidates))
+        .otherwise(F.array("address_id")).alias("candidates"))
+
+
+def parse_texts(texts: DataFrame) -> DataFrame:
+    """The parse (citylake.jobs.address.parse) of each distinct ``text``, once."""
+    from citylake.jobs.address.parse import map_in_arrow, spark_schema
+
+    return texts.select("text").distinct().mapInArrow(lambda b: map_in_arrow(b, "text"), spark_schema("text"))
+
+
+def match_texts(parsed: DataFrame, standard: DataFrame, settings: MatchingSettings) -> DataFrame:
+    """Per distinct parsed text: ``address_id`` (room level only), ``level``, ``confidence``,
+    ``candidates`` and ``reasons`` (the parser's and the matcher's)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    keys = standard_keys(standard, settings.candidates)
+    hits = (parsed.select("text", F.explode(_keys()).alias("k")).select("text", "k.key")
+            .join(keys, "key"))
+    by_rank = Window.partitionBy("text").orderBy("rank")
+    unique_room = (hits.where((F.col("level") == "room") & (F.col("n") == 1))
+                   .withColumn("i", F.row_number().over(by_rank)).where("i = 1")
+                   .select("text", F.col("address_id").alias("room_id"), F.col("rank").alias("room_rank")))
+    coarse = (hits.where(F.col("level") != "room")
+              .withColumn("i", F.row_number().over(by_rank)).where("i = 1")
+              .select("text", F.col("level").alias("coarse_level"), F.col("candidates").alias("coarse_candidates")))
+    std = standard.select(F.col("address_id").alias("room_id"), F.col("street").alias("s_street"),
+                          F.col("community").alias("s_community"))
+    disagree = settings.disagreement_factor
+    full = next(i for i, (name, _, _) in enumerate(_KEYS) if name == "room_full")
+    joined = (parsed.join(unique_room, "text", "left").join(std, "room_id", "left").join(coarse, "text", "left"))
+    room_confidence = (F.lit(settings.confidence["room"])
+                       * F.when(F.col("room_rank") == full, 1.0).otherwise(settings.partial_key_factor)
+                       * F.when(F.col("street").isNotNull() & (F.col("street") != F.col("s_street")), disagree)
+                       .otherwise(1.0)
+                       * F.when(F.col("community").isNotNull() & (F.col("community") != F.col("s_community")),
+                                disagree).otherwise(1.0))
+    room_ok = F.col("room_id").isNotNull() & (room_confidence >= settings.min_room_confidence)
+    level_confidence = reduce(lambda acc, lv: acc.when(F.col("coarse_level") == lv, settings.confidence[lv]),
+                              LEVELS[2:], F.when(F.col("coarse_level") == LEVELS[1], settings.confidence[LEVELS[1]]))
+    level = F.when(room_ok, F.lit("room")).otherwise(F.coalesce(F.col("coarse_level"), F.lit(UNMATCHED)))
+    why = (F.when(room_ok, F.lit(None))
+           .when(F.col("room_id").isNotNull(), F.lit("room_disagrees_with_street_or_community"))
+           .when(F.col("room").isNull(), F.lit("room_missing"))
+           .when(F.col("coarse_level").isNull(), F.lit("no_standard_address"))
+           .otherwise(F.lit("no_standard_address_at_room_level")))
+    return joined.select(
+        "text", "district_code",
+        F.when(room_ok, F.col("room_id")).alias("address_id"), level.alias("level"),
+        F.when(room_ok, room_confidence).otherwise(level_confidence.otherwise(0.0)).cast("double").alias("confidence"),
+        F.when(room_ok, F.array("room_id")).otherwise(
+            F.coalesce(F.col("coarse_candidates"), F.array().cast("array<string>"))).alias("candidates"),
+        F.when(why.isNull(), F.col("reasons")).otherwise(F.concat(F.col("reasons"), F.array(why))).alias("reasons"))
+
+
+def address_records(spark: SparkSession, lake, settings: MatchingSettings) -> DataFrame:
+    """Every record of the sources' address columns (silver and quarantine) with its text."""
+    from pyspark.sql import functions as F
+
+    frames = []
+    for source in settings.sources:
+        name = f"{source.system.code}_{source.table.name.lower()}"
+        key = source.table.primary_key[0]
+        for layer in ("silver", "quarantine"):
+            if not lake.exists(f"{layer}.{name}"):
+                continue
+            frame = lake.read_spark(spark, f"{layer}.{name}")
+            frames.append(frame.where(F.col(source.column).isNotNull()).select(
+                F.concat(F.lit(f"{source.source_table}:"), F.col(key).cast("string"),
+                         F.lit(f"#{source.role}")).alias("record_id"),
+                F.lit(source.system.code).alias("system"), F.lit(source.source_table).alias("source_table"),
+                F.col(key).cast("string").alias("record_key"), F.lit(source.column).alias("column"),
+                F.lit(source.role).alias("role"), F.lit(layer).alias("layer"), F.col("_batch_id").alias("batch_id"),
+                F.col(source.column).cast("string").alias("text")))
+    if not frames:
+        return spark.createDataFrame([], ", ".join(f"{c} string" for c in RECORD_COLUMNS))
+    return reduce(lambda a, b: a.unionByName(b), frames)
+
+
+RECORD_COLUMNS = ("record_id", "system", "source_table", "record_key", "column", "role", "layer", "batch_id", "text")
+
+
+def address_links(records: DataFrame, matches: DataFrame) -> DataFrame:
+    """``gold.address_link``: each record's address (by its text's match); the text itself stays in
+    its silver or quarantine table (personal data in a person's record)."""
+    return records.join(matches, "text").drop("text")
+
