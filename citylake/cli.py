@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--role", metavar="ROLE",
                      help="engineer, analyst (masked, pseudonymised), district:<code> or department:<system> "
                           "(default $CITYLAKE_ROLE, else analyst)")
+    rebuild = person_sub.add_parser("build", help="build the gold tables through the build_person DAG "
+                                                 "(incremental after a complete build)")
+    rebuild.add_argument("--full", action="store_true", help="rebuild every person from the whole silver tables")
     return parser
 
 
@@ -166,7 +169,9 @@ def _print_build(tasks: list[dict]) -> None:
             _print_address_build(b)
             continue
         total = max(b["records"], 1)
-        print(f"\npopulation library (人口库), as of {b['as_of']}, built in {b['seconds']:.0f} s:")
+        touched = f", {b['touched_persons']:,} persons recomputed" if b.get("touched_persons") is not None else ""
+        print(f"\npopulation library (人口库), as of {b['as_of']}, {b.get('mode', 'full')} build in "
+              f"{b['seconds']:.0f} s{touched}:")
         print(f"  person-bearing records {b['records']:,}: by valid ID number {b['linked_by_id']:,} "
               f"({b['linked_by_id'] / total:.1%}), linked by similarity {b['linked_by_linkage']:,}, "
               f"unlinked {b['unlinked']:,}; ID corrections proposed (建议更正) {b['proposed_corrections']:,}")
@@ -197,6 +202,11 @@ def _print_address_build(b: dict) -> None:
 
 
 def cmd_person(args: argparse.Namespace) -> int:
+    if args.person_command == "build":
+        from citylake.orchestration.run import run_build
+
+        _print_build(run_build(Home.from_env(), full=args.full))
+        return 0
     from citylake.catalog.access import Role
     from citylake.catalog.access_log import log_access
     from citylake.jobs.person.build import PROFILE

@@ -576,6 +576,79 @@ class DeltaRsLake:
         log.info("merged Spark frame into %s (%d files rewritten) -> version %d", name, len(actions), version)
         return version
 
+    def read_spark_changes(
+        self, spark: SparkSession, table: TableRef, since_version: int | None, version: int | None = None
+    ) -> tuple[DataFrame, DataFrame]:
+        """(rows added, rows removed) between ``since_version`` (None: the table did not exist)
+        and ``version`` (default: the latest), by data file: the rows of the files that ``version``
+        has and ``since_version`` had not, and the reverse. A commit that rewrites a file lists its
+        unchanged rows on both sides; remove them with ``exceptAll`` where it matters.
+        """
+        name = TableName.parse(table)
+        uri = self.table_uri(name)
+        now = self.delta_table(name, version)
+        then = self.delta_table(name, since_version) if since_version is not None else None
+        now_files = spark_files.data_files(now)
+        then_files = spark_files.data_files(then) if then is not None else set()
+        added = spark_files.read_table_files(spark, now, uri, paths=now_files - then_files)
+        if then is None:
+            return added, spark.createDataFrame([], added.schema)
+        removed = spark_files.read_table_files(spark, then, uri, paths=then_files - now_files)
+        return added, removed
+
+    def replace_spark(
+        self,
+        df: DataFrame,
+        table: TableRef,
+        on: Sequence[str],
+        keys: DataFrame,
+        base_version: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Replace the rows of an unpartitioned ``table`` whose ``on`` columns match a row of
+        ``keys`` by the rows of ``df`` (whose ``on`` values should lie in ``keys``); return the new
+        version. A key-based merge where a key may own many rows (a person's conflicts) or none any
+        more (a person whose records went elsewhere).
+
+        The rows kept come from ``base_version`` (default: the latest): a job that recomputes
+        from the versions of its last complete run passes them, so a run that died between its
+        table commits leaves nothing behind. The writer lock is held throughout; one commit
+        replaces every file of the latest version.
+        """
+        name = TableName.parse(table)
+        arrow_schema = spark_to_arrow_schema(df.schema)
+        with self.lock(name):
+            target = self._delta_table_or_none(name)
+            partition_by = self._check_spark_write(name, target, arrow_schema, None)
+            if partition_by:
+                raise PartitionMismatchError(f"replace_spark needs an unpartitioned table; {name} is "
+                                             f"partitioned by {partition_by}")
+            if target is None:
+                merged = df
+            else:
+                base = target if base_version is None else self.delta_table(name, base_version)
+                current = spark_files.read_table_files(df.sparkSession, base, self.table_uri(name))
+                merged = current.join(keys.select(*on).distinct(), on=list(on), how="left_anti").unionByName(
+                    df.select(*current.columns))
+            read_version = target.version() if target is not None else None
+            actions, folder = self._stage(merged, name, [], arrow_schema, target)
+            try:
+                if target is None:
+                    self._commit_files(name, None, actions, "append", arrow_schema, [], None, metadata)
+                else:
+                    latest = self.version(name)
+                    if latest != read_version:
+                        raise ConcurrentChangeError(
+                            f"{name} changed from version {read_version} to {latest} during the replace; retry it")
+                    self._commit_files(name, target, actions, "overwrite", arrow_schema, [], None, metadata)
+            except BaseException:
+                spark_files.delete_staging_folder(self._fs(name), folder)
+                raise
+            version = self.version(name)
+        log.info("replaced rows of %s by key %s (%d files written) -> version %d", name, list(on), len(actions),
+                 version)
+        return version
+
     # ------------------------------------------------------------------------------ internals
 
     def _fs(self, table: TableName) -> pafs.FileSystem:

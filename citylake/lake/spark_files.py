@@ -83,11 +83,12 @@ def read_table_files(
     table: DeltaTable,
     table_uri: str,
     partition_filters: PartitionFilters | None = None,
+    paths: Collection[str] | None = None,
 ) -> DataFrame:
     """The rows of ``table``'s loaded version, stored at ``table_uri``.
 
     ``partition_filters`` (delta-rs style, a conjunction of ``(column, "=" | "in", strings)``)
-    restrict the read to some partitions.
+    restrict the read to some partitions; ``paths`` (see :func:`files_by_partition`) to some files.
     """
     from pyspark.sql import functions as F
 
@@ -96,7 +97,7 @@ def read_table_files(
     partition_columns = table.metadata().partition_columns
     data_schema = type(spark_schema)([f for f in spark_schema.fields if f.name not in partition_columns])
 
-    files = files_by_partition(table, partition_filters)
+    files = files_by_partition(table, partition_filters, paths)
     if not files:
         return spark.createDataFrame([], spark_schema)
 
@@ -112,9 +113,10 @@ def read_table_files(
 
 
 def files_by_partition(
-    table: DeltaTable, partition_filters: PartitionFilters | None = None
+    table: DeltaTable, partition_filters: PartitionFilters | None = None, paths: Collection[str] | None = None
 ) -> dict[tuple[Any, ...], list[str]]:
-    """Data file paths (relative to the table, decoded) grouped by typed partition values.
+    """Data file paths (relative to the table, decoded) grouped by typed partition values; only
+    those in ``paths`` (decoded, as :func:`data_files` gives them) when given.
 
     Built from the add actions rather than ``file_uris()``: delta-rs 1.5.0 percent-encodes the
     table's own folder in those URIs (a lake under "城市 湖" gives a path that does not exist).
@@ -129,8 +131,15 @@ def files_by_partition(
         if partition_filters and not matches_filters(named, partition_filters):
             continue
         # The log stores paths URI-encoded; storage wants them decoded.
-        grouped.setdefault(values, []).append(unquote(log_path))
+        path = unquote(log_path)
+        if paths is None or path in paths:
+            grouped.setdefault(values, []).append(path)
     return grouped
+
+
+def data_files(table: DeltaTable) -> set[str]:
+    """The data file paths (relative to the table, decoded) of ``table``'s loaded version."""
+    return {unquote(p) for p in pa.table(table.get_add_actions(flatten=True)).column("path").to_pylist()}
 
 
 # --------------------------------------------------------------------------------------- writing

@@ -4,8 +4,10 @@ It runs when any person-bearing silver table (every registry table that maps ``p
 ``party.*`` fields, citylake.jobs.person.records) gets a promoted batch from its ``promote_<system>``
 DAG. Task ``build`` builds the gold tables on Spark (``local[*]`` or ``$SPARK_MASTER``) from the
 current silver and quarantine tables and files the conflicts (多源校核) as warnings for the
-departments; its outlets are the gold assets. The build reads whole tables rather than the
-triggering events, so a missed or coalesced event loses nothing and a rerun gives the same tables.
+departments; its outlets are the gold assets. The build reads the tables' changes since the last
+complete build (incremental, citylake.jobs.person.incremental), or whole tables on the first run or
+with the run conf ``{"full": true}``, rather than the triggering events, so a missed or coalesced
+event loses nothing and a rerun gives the same tables.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ def build() -> dict[str, Any]:
     from citylake.lake import get_spark, open_lake
 
     context = get_current_context()
+    conf = context["dag_run"].conf or {}
     summary = build_person(get_spark("citylake-build-person"), open_lake(),
-                           build_id=f"build_person:{context['run_id']}")
+                           build_id=f"build_person:{context['run_id']}", full=bool(conf.get("full", False)))
     for table in GOLD_TABLES:
         context["outlet_events"][gold_asset(table)].extra = {"build_id": summary["build_id"],
                                                              "version": summary["versions"][table]}

@@ -137,13 +137,14 @@ BUILD_PREFIX = "build_"
 
 def run_build(home: Home | None = None, libraries: Iterable[str] = ("person", "address"), *,
               metadata_db: str | None = None, logical_date: datetime | None = None,
-              timeout: float | None = None) -> list[dict[str, Any]]:
+              timeout: float | None = None, full: bool = False) -> list[dict[str, Any]]:
     """Run the theme-library DAGs (``build_person``, then ``build_address``, which links the persons
     to their standard addresses) once each, in order; one summary per ``build`` task
     (``citylake.jobs.person.build.build_person``'s or ``citylake.jobs.address.build.build_address``'s,
-    plus ``dag_id``, ``run_id``, ``task_id``)."""
+    plus ``dag_id``, ``run_id``, ``task_id``). The person build is incremental after a complete
+    earlier one; ``full`` forces a full build."""
     return _run_dags(BUILD_PREFIX, home, libraries, metadata_db=metadata_db, logical_date=logical_date,
-                     retries=0, timeout=timeout)
+                     retries=0, timeout=timeout, conf={"full": True} if full else None)
 
 
 def run_ingest(home: Home | None = None, systems: Iterable[str] | None = None, *,
@@ -170,7 +171,8 @@ def run_ingest(home: Home | None = None, systems: Iterable[str] | None = None, *
 
 
 def _run_dags(prefix: str, home: Home | None, systems: Iterable[str] | None, *, metadata_db: str | None,
-              logical_date: datetime | None, retries: int | None, timeout: float | None) -> list[dict[str, Any]]:
+              logical_date: datetime | None, retries: int | None, timeout: float | None,
+              conf: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Run the ``<prefix><system>`` DAGs once each with ``dag.test()`` in a child process."""
     # Absolute: the child's AIRFLOW_HOME and SQLite paths must not depend on its working directory.
     home = Home(home.root.resolve()) if home else Home.from_env()
@@ -183,6 +185,7 @@ def _run_dags(prefix: str, home: Home | None, systems: Iterable[str] | None, *, 
         "systems": list(systems) if systems is not None else None,
         "logical_date": logical_date.isoformat() if logical_date else None,
         "retries": retries,
+        "conf": conf,
         "result": str(run_dir / "result.json"),
     }
     (run_dir / "request.json").write_text(json.dumps(request), encoding="utf-8")
@@ -343,7 +346,8 @@ def _run_request(request_path: str) -> int:
         started = time.perf_counter()
         # dag.test() names the run after run_after (manual__<run_after>): giving both the same
         # date makes the run id, and so the batch ids, repeat when the date repeats.
-        dag_run = dag.test(logical_date=logical_date, run_after=logical_date) if logical_date else dag.test()
+        dates = {"logical_date": logical_date, "run_after": logical_date} if logical_date else {}
+        dag_run = dag.test(**dates, run_conf=request.get("conf"))
         report = _report(dag_run)
         report["errors"] = errors
         report["seconds"] = round(time.perf_counter() - started, 2)

@@ -14,8 +14,9 @@ Steps, each a function from DataFrames to DataFrames (lake I/O only in :func:`bu
    (:mod:`citylake.jobs.person.profile`).
 
 Every table is checked against its spec (``jobs/person/tables/*.yaml``) and replaced in one commit
-each; the build is a function of the current silver and quarantine tables, so a rerun gives the
-same tables.
+each; the build is a function of the silver and quarantine tables, so a rerun gives the same
+tables. After a complete build, the next one is incremental (citylake.jobs.person.incremental): it
+recomputes the persons the changes touch and replaces their rows, giving the same tables.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ NO_VALID_ID = "no valid id number"
 
 @dataclass(frozen=True)
 class PersonTables:
-    """The frames of one build, before they are written."""
+    """The frames of one build (or of the persons one incremental build touches), before they are
+    written."""
 
     person: DataFrame
     links: DataFrame
@@ -53,30 +55,44 @@ class PersonTables:
     profiles: DataFrame
     households: DataFrame
     values: DataFrame  # per (record, attribute) with the chosen value: for the 一致性 counts
+    evaluated: DataFrame  # per (person, source table, attribute): values compared with the authority
+
+
+def linkage_basis(records: DataFrame, priority: Priority) -> DataFrame:
+    """The persons the records with a valid ID make, with the golden attributes the linker compares
+    (name, sex, birth date, address, phone): what the residue is linked against."""
+    from pyspark.sql import functions as F
+
+    keyed = records.where(F.col("id_number").isNotNull()).withColumn("person_id", F.col("id_number"))
+    first = Priority({a: priority.attributes[a] for a in LINKAGE_PERSON_COLUMNS if a in priority.attributes}, ())
+    persons, _ = golden(keyed, first)
+    return persons.select("person_id", *first.attributes)
+
+
+def linked_records(records: DataFrame, residue_links: DataFrame) -> DataFrame:
+    """The records with ``person_id`` and ``link_method``: a valid ID number is the person id; the
+    residue takes the person it was linked to (unlinked records are left out)."""
+    from pyspark.sql import functions as F
+
+    keyed = records.where(F.col("id_number").isNotNull()).withColumn("person_id", F.col("id_number"))
+    return (keyed.withColumn("link_method", F.lit("id_number"))
+            .unionByName(records.where(F.col("id_number").isNull())
+                         .join(residue_links.where(F.col("person_id").isNotNull()).select("record_id", "person_id"),
+                               "record_id")
+                         .withColumn("link_method", F.lit("linkage"))))
 
 
 def link_records(records: DataFrame, priority: Priority) -> tuple[DataFrame, DataFrame]:
     """(records with ``person_id`` and ``link_method``, the residue's link rows).
 
-    A valid ID number is the person id; the residue goes through the linker against the persons
-    that the records with a valid ID make (their golden name, sex, birth date, address, phone).
+    The residue goes through the linker against :func:`linkage_basis`.
     """
-    from pyspark.sql import functions as F
-
     from citylake.jobs.person.linkage import link_residue
 
-    keyed = records.where(F.col("id_number").isNotNull()).withColumn("person_id", F.col("id_number"))
-    first = Priority({a: priority.attributes[a] for a in LINKAGE_PERSON_COLUMNS if a in priority.attributes}, ())
-    persons, _ = golden(keyed, first)
     # Checkpoints cut the query plans short: the linker's plan over the records' plan (one scan per
     # table and layer) is too large for the optimiser otherwise.
-    residue_links = link_residue(records, persons.select("person_id", *first.attributes)).localCheckpoint()
-    linked = (keyed.withColumn("link_method", F.lit("id_number"))
-              .unionByName(records.where(F.col("id_number").isNull())
-                           .join(residue_links.where(F.col("person_id").isNotNull()).select("record_id", "person_id"),
-                                 "record_id")
-                           .withColumn("link_method", F.lit("linkage"))))
-    return linked, residue_links
+    residue_links = link_residue(records, linkage_basis(records, priority)).localCheckpoint()
+    return linked_records(records, residue_links), residue_links
 
 
 def source_links(records: DataFrame, residue_links: DataFrame) -> DataFrame:
@@ -101,17 +117,17 @@ def source_links(records: DataFrame, residue_links: DataFrame) -> DataFrame:
         .alias("unlinked_reason"))
 
 
-def person_tables(records: DataFrame, registry: Mapping[str, SourceSystem], as_of: date,
-                  priority: Priority | None = None) -> PersonTables:
-    """Every gold frame of the library from the person-bearing records (no I/O)."""
+def derive(linked: DataFrame, link_source: DataFrame, residue_links: DataFrame, registry: Mapping[str, SourceSystem],
+           as_of: date, priority: Priority) -> PersonTables:
+    """The gold frames of the persons of ``linked`` (all, or those an incremental build touches)
+    and the link rows of the records of ``link_source``. Every frame but the links is a function
+    of one person's linked records, which is what lets an incremental build recompute only some."""
     from pyspark.sql import functions as F
 
     from citylake.jobs.person import conflicts as conflict_rules
     from citylake.jobs.person.life import district_code, life_status
     from citylake.jobs.person.profile import household_members, load_parts, profiles
 
-    priority = priority or load_priority(registry)
-    linked, residue_links = link_records(records, priority)
     linked = linked.localCheckpoint()
     persons, values = golden(linked, priority)
     life = life_status(linked, as_of)
@@ -122,10 +138,18 @@ def person_tables(records: DataFrame, registry: Mapping[str, SourceSystem], as_o
                                                  F.lit(False)))
               .drop("active_recently")).localCheckpoint()
     return PersonTables(
-        person=person, links=source_links(records, residue_links),
+        person=person, links=source_links(link_source, residue_links),
         conflicts=conflict_rules.conflicts(values, priority),
         profiles=profiles(linked, person, load_parts(registry)), households=household_members(person),
-        values=values)
+        values=values, evaluated=conflict_rules.evaluated_per_person(values, priority))
+
+
+def person_tables(records: DataFrame, registry: Mapping[str, SourceSystem], as_of: date,
+                  priority: Priority | None = None) -> PersonTables:
+    """Every gold frame of the library from the person-bearing records (no I/O)."""
+    priority = priority or load_priority(registry)
+    linked, residue_links = link_records(records, priority)
+    return derive(linked, records, residue_links, registry, as_of, priority)
 
 
 def as_of_date(records: DataFrame) -> date:
@@ -137,16 +161,20 @@ def as_of_date(records: DataFrame) -> date:
 
 
 def build_person(spark: SparkSession, lake, registry: Mapping[str, SourceSystem] | None = None,
-                 as_of: date | None = None, build_id: str | None = None, feedback: bool = True) -> dict[str, Any]:
+                 as_of: date | None = None, build_id: str | None = None, feedback: bool = True,
+                 full: bool = False) -> dict[str, Any]:
     """Build the population library from the lake's silver and quarantine tables; a summary.
 
+    Incremental (citylake.jobs.person.incremental) when a complete earlier build is recorded
+    (citylake.jobs.person.build_state) with the same configuration, full otherwise or with ``full``.
     ``as_of``: the reference date of life status and 实有人口 (default: the newest record update).
     ``feedback``: file the conflicts as warnings in ``governance.quality_issue``.
     """
     from pyspark.sql import functions as F
 
+    from citylake.jobs.person import build_state
     from citylake.jobs.person.conflicts import evaluated_counts, file_conflicts
-    from citylake.jobs.person.records import person_records
+    from citylake.jobs.person.records import person_records, table_versions
     from citylake.jobs.spec import conform, load_specs
     from citylake.sources.registry import load_registry
 
@@ -154,15 +182,50 @@ def build_person(spark: SparkSession, lake, registry: Mapping[str, SourceSystem]
     registry = load_registry() if registry is None else registry
     build_id = build_id or f"build_person:{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
     specs = load_specs(TABLES_DIR)
-    records = person_records(spark, lake, registry).localCheckpoint()
-    as_of = as_of or as_of_date(records)
     priority = load_priority(registry)
-    tables = person_tables(records, registry, as_of, priority)
-    metadata = {"batch_id": build_id, "job": "build_person", "as_of": as_of.isoformat()}
-    versions = {}
-    for name, frame in ((PERSON, tables.person), (LINK, tables.links), (CONFLICT, tables.conflicts),
-                        (PROFILE, tables.profiles), (HOUSEHOLD, tables.households)):
-        versions[name] = lake.write_spark(conform(frame, specs[name]), name, mode="overwrite", metadata=metadata)
+    # The versions read are fixed first: a batch promoted during the build waits for the next one.
+    sources = table_versions(lake, registry)
+    state = None if full else build_state.last_complete_build(lake)
+    if state is not None and state.config_digest != build_state.config_digest():
+        log.info("the person build configuration changed since %s: full build", state.build_id)
+        state = None
+    metadata = {"batch_id": build_id, "job": "build_person"}
+    versions: dict[str, int] = {}
+    if state is None:
+        records = person_records(spark, lake, registry, versions=sources).localCheckpoint()
+        as_of = as_of or as_of_date(records)
+        linked, residue_links = link_records(records, priority)
+        tables = derive(linked, records, residue_links, registry, as_of, priority)
+        metadata["as_of"] = as_of.isoformat()
+        for name, frame in ((PERSON, tables.person), (LINK, tables.links), (CONFLICT, tables.conflicts),
+                            (PROFILE, tables.profiles), (HOUSEHOLD, tables.households)):
+            versions[name] = lake.write_spark(conform(frame, specs[name]), name, mode="overwrite", metadata=metadata)
+        for name, frame in ((build_state.RECORDS, records),
+                            (build_state.BASIS, linkage_basis(records, priority)),
+                            (build_state.EVALUATED, tables.evaluated)):
+            versions[name] = lake.write_spark(frame, name, mode="overwrite", metadata=metadata)
+        mode, touched = "full", None
+    else:
+        from citylake.jobs.person.incremental import increment
+
+        step = increment(spark, lake, registry, state, sources, priority, as_of)
+        as_of = step.as_of
+        metadata["as_of"] = as_of.isoformat()
+        tables = derive(step.linked, step.link_source, step.residue_links, registry, as_of, priority)
+        base = state.table_versions
+        persons = step.touched_persons
+        for name, frame, on, keys in (
+                (PERSON, conform(tables.person, specs[PERSON]), "person_id", persons),
+                (LINK, conform(tables.links, specs[LINK]), "record_id", step.link_keys),
+                (CONFLICT, conform(tables.conflicts, specs[CONFLICT]), "person_id", persons),
+                (PROFILE, conform(tables.profiles, specs[PROFILE]), "person_id", persons),
+                (HOUSEHOLD, conform(tables.households, specs[HOUSEHOLD]), "person_id", persons),
+                (build_state.RECORDS, step.changed, "record_id", step.touched_records),
+                (build_state.BASIS, step.basis, "person_id", step.basis_keys),
+                (build_state.EVALUATED, tables.evaluated, "person_id", persons)):
+            versions[name] = lake.replace_spark(frame, name, [on], keys, base_version=base[name], metadata=metadata)
+        mode, touched = "incremental", persons.count()
+    build_state.record_build(lake, build_id, mode, as_of, sources, versions, touched)
     links = lake.read_spark(spark, LINK)
     counts = {r["k"]: r["n"] for r in links.groupBy(
         F.coalesce("link_method", F.lit("unlinked")).alias("k")).agg(F.count("*").alias("n")).collect()}
@@ -170,7 +233,8 @@ def build_person(spark: SparkSession, lake, registry: Mapping[str, SourceSystem]
     person = lake.read_spark(spark, PERSON)
     life = {r["life_status"]: r["n"] for r in person.groupBy("life_status").agg(F.count("*").alias("n")).collect()}
     summary = {
-        "build_id": build_id, "as_of": as_of.isoformat(), "records": sum(counts.values()),
+        "build_id": build_id, "mode": mode, "touched_persons": touched, "as_of": as_of.isoformat(),
+        "records": sum(counts.values()),
         "linked_by_id": counts.get("id_number", 0), "linked_by_linkage": counts.get("linkage", 0),
         "unlinked": counts.get("unlinked", 0), "proposed_corrections": proposals,
         "persons": sum(life.values()), "life_status": life,
@@ -179,10 +243,10 @@ def build_person(spark: SparkSession, lake, registry: Mapping[str, SourceSystem]
         "versions": versions}
     if feedback:
         conflicts = lake.read_spark(spark, CONFLICT)
-        summary["conflict_issues"] = file_conflicts(lake, registry, conflicts,
-                                                    evaluated_counts(tables.values, priority), build_id)
+        evaluated = evaluated_counts(lake.read_spark(spark, build_state.EVALUATED))
+        summary["conflict_issues"] = file_conflicts(lake, registry, conflicts, evaluated, build_id)
     summary["seconds"] = round(time.perf_counter() - started, 1)
-    log.info("built the population library: %d records -> %d persons (%d by linkage, %d unlinked) in %.1f s",
-             summary["records"], summary["persons"], summary["linked_by_linkage"], summary["unlinked"],
+    log.info("built the population library (%s): %d records -> %d persons (%d by linkage, %d unlinked) in %.1f s",
+             mode, summary["records"], summary["persons"], summary["linked_by_linkage"], summary["unlinked"],
              summary["seconds"])
     return summary

@@ -50,12 +50,19 @@ def conflicts(values: DataFrame, priority: Priority) -> DataFrame:
         F.concat(F.lit(RULE_PREFIX), "attribute", F.lit(RULE_SUFFIX)).alias("rule"))
 
 
-def evaluated_counts(values: DataFrame, priority: Priority) -> DataFrame:
-    """(source_table, attribute, evaluated): the values compared with a more authoritative one."""
+def evaluated_per_person(values: DataFrame, priority: Priority) -> DataFrame:
+    """(person_id, source_table, attribute, evaluated): the values compared with a more authoritative one."""
     from pyspark.sql import functions as F
 
     return (values.where(F.col("attribute").isin(list(priority.conflicts)) & (F.col("rank") > F.col("chosen_rank")))
-            .groupBy("source_table", "attribute").agg(F.count("*").alias("evaluated")))
+            .groupBy("person_id", "source_table", "attribute").agg(F.count("*").alias("evaluated")))
+
+
+def evaluated_counts(per_person: DataFrame) -> DataFrame:
+    """(source_table, attribute, evaluated) from :func:`evaluated_per_person`'s rows."""
+    from pyspark.sql import functions as F
+
+    return per_person.groupBy("source_table", "attribute").agg(F.sum("evaluated").alias("evaluated"))
 
 
 def file_conflicts(lake, registry: Mapping[str, SourceSystem], found: DataFrame, evaluated: DataFrame,

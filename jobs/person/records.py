@@ -28,7 +28,7 @@ The contract with :mod:`citylake.jobs.person.linkage` — the frame :func:`perso
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
@@ -249,28 +249,51 @@ def _role_frame(frame: DataFrame, role: PersonRole, layer: str) -> DataFrame:
     return out.where(F.col("raw_id_number").isNotNull() | F.col("raw_name").isNotNull())
 
 
-def _layer_frames(spark: SparkSession, lake, roles: list[PersonRole]) -> Iterator[DataFrame]:
+def layer_tables(roles: list[PersonRole]) -> dict[str, list[PersonRole]]:
+    """``<layer>.<system>_<table>`` -> its roles, for every layer table the records come from."""
+    out: dict[str, list[PersonRole]] = {}
     for role in roles:
-        name = f"{role.system.code}_{role.table.name.lower()}"
         for layer in ("silver", "quarantine"):
-            if lake.exists(f"{layer}.{name}"):
-                yield _role_frame(lake.read_spark(spark, f"{layer}.{name}"), role, layer)
+            out.setdefault(f"{layer}.{role.system.code}_{role.table.name.lower()}", []).append(role)
+    return out
 
 
-def person_records(spark: SparkSession, lake, registry: Mapping[str, SourceSystem],
-                   attributes: Path = ATTRIBUTES_FILE) -> DataFrame:
-    """The person-bearing records of the lake's silver and quarantine tables (see the module doc)."""
+def table_versions(lake, registry: Mapping[str, SourceSystem], attributes: Path = ATTRIBUTES_FILE
+                   ) -> dict[str, int]:
+    """The current version of every existing layer table the records come from: read them at these
+    versions, and a later build knows what changed since."""
+    return {t: lake.version(t) for t in layer_tables(person_roles(registry, attributes)) if lake.exists(t)}
+
+
+def role_frames(frame: DataFrame, table: str, roles: list[PersonRole]) -> list[DataFrame]:
+    """The raw role rows (see :func:`_role_frame`) of one layer table's rows."""
+    layer = table.partition(".")[0]
+    return [_role_frame(frame, role, layer) for role in roles]
+
+
+def standardised(spark: SparkSession, raw: list[DataFrame]) -> DataFrame:
+    """The person-bearing records (see the module doc) of raw role frames."""
     from pyspark.sql import functions as F
 
-    frames = list(_layer_frames(spark, lake, person_roles(registry, attributes)))
-    if not frames:
+    if not raw:
         return spark.createDataFrame([], records_schema())
-    union = reduce(lambda a, b: a.unionByName(b), frames)
+    union = reduce(lambda a, b: a.unionByName(b), raw)
     # One scan per table file: gather them into a few partitions before the Python step, whose
     # workers each load the validators' reference data once.
     records = _standardise(union.coalesce(max(1, spark.sparkContext.defaultParallelism)))
     # A party (person or organisation) is a person only with a valid person ID.
     return records.where(~F.col("party") | F.col("id_number").isNotNull()).drop("party")
+
+
+def person_records(spark: SparkSession, lake, registry: Mapping[str, SourceSystem],
+                   attributes: Path = ATTRIBUTES_FILE, versions: Mapping[str, int] | None = None) -> DataFrame:
+    """The person-bearing records of the lake's silver and quarantine tables (see the module doc),
+    at ``versions`` (table -> version, as :func:`table_versions` gives them; default: the latest)."""
+    tables = layer_tables(person_roles(registry, attributes))
+    versions = table_versions(lake, registry, attributes) if versions is None else versions
+    raw = [frame for table, roles in tables.items() if table in versions
+           for frame in role_frames(lake.read_spark(spark, table, versions[table]), table, roles)]
+    return standardised(spark, raw)
 
 
 def records_schema():
