@@ -67,7 +67,7 @@ def test_list_a_department_or_system(home, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--department", "公安厅"], "unknown department '公安厅'; departments: "),
     (["--system", "gonga"], "unknown system 'gonga'; systems: gongan, "),
-    (["--department", "公安局", "--table", "AC02"], "公安局 has no table 'AC02'; tables: gongan.CZRK"),
+    (["--department", "公安局", "--table", "AC02"], "公安局 has no table 'AC02'; tables: gongan.BZDZ, gongan.CZRK"),
 ])
 def test_unknown_department_system_or_table_exit_2(home, caplog, argv, message):
     assert main(["feedback", "list", *argv]) == 2
