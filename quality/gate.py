@@ -10,7 +10,9 @@
 A batch (of at least ``error_threshold_min_rows`` rows) whose share of rows with errors passes
 ``error_threshold`` is not promoted: its issues are recorded for the department, nothing reaches
 silver, and :class:`GateThresholdError` says why.
-Rerunning a gated batch does nothing.
+Rerunning a gated batch does nothing, and a rerun after a crash between any two of these commits
+gives the tables of an undisturbed run: each commit is idempotent (merges by key, the quarantine
+append once per gate id as a Delta transaction), and the audit, which marks the batch gated, is last.
 """
 
 from __future__ import annotations
@@ -131,8 +133,11 @@ def _gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id:
         lake.delete(silver, _keys_predicate(lake.schema(silver).field(key), deleted),
                     metadata={"batch_id": gate_id, "job": "quality_gate"})
     if len(bad):
+        # An append is the one commit a rerun would repeat (the merge and the delete are by key):
+        # the gate id as its Delta transaction makes it happen once.
         lake.write_arrow(quarantine, _arrow(bad, quarantine_schema(source_schema)), mode="append",
-                         schema_mode="merge", metadata={"batch_id": gate_id, "job": "quality_gate"})
+                         schema_mode="merge", metadata={"batch_id": gate_id, "job": "quality_gate"},
+                         transaction=gate_id)
     result.promoted, result.deleted, result.quarantined = len(good), len(deleted), len(bad)
     gov.append(lake, gov.BATCH_AUDIT, [{
         "batch_id": gate_id, "stage": "gate", "system": system.code, "source_table": table.name,

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import DeltaError
 from deltalake.exceptions import SchemaMismatchError as DeltaSchemaMismatch
@@ -84,10 +84,14 @@ def default_lake_root() -> str:
     return os.environ.get(LAKE_ROOT_ENV) or str(Home.from_env().lake)
 
 
-def _commit_properties(metadata: Mapping[str, Any] | None) -> CommitProperties | None:
-    if not metadata:
+def _commit_properties(metadata: Mapping[str, Any] | None, transaction: str | None = None) -> CommitProperties | None:
+    if not metadata and transaction is None:
         return None
-    return CommitProperties(custom_metadata={str(k): str(v) for k, v in metadata.items()})
+    return CommitProperties(
+        custom_metadata={str(k): str(v) for k, v in (metadata or {}).items()} or None,
+        # Delta's application transaction (the txn action Spark writes for txnAppId): committed in
+        # the same commit as the rows, so "was this written?" has an exact answer after a crash.
+        app_transactions=[Transaction(app_id=transaction, version=0)] if transaction is not None else None)
 
 
 class DeltaRsLake:
@@ -243,6 +247,7 @@ class DeltaRsLake:
         schema_mode: Literal["merge", "overwrite"] | None = None,
         metadata: Mapping[str, Any] | None = None,
         target_file_size: int | None = None,
+        transaction: str | None = None,
     ) -> int:
         """Write Arrow data (a ``RecordBatchReader`` is streamed, not materialised); return the new version.
 
@@ -254,6 +259,9 @@ class DeltaRsLake:
           overwrite) replaces the schema. By default a different schema is an error.
         * ``target_file_size`` (bytes) caps each data file; the writer buffers a file's rows in memory
           until it is full, so this bounds a streamed write's memory.
+        * ``transaction`` (an id such as ``gate:<batch>``) makes the write happen once: it commits
+          with the id as a Delta application transaction, and a later write with an id the table
+          already holds writes nothing and returns the current version (a rerun after a crash).
         """
         if mode not in ("append", "overwrite"):
             raise ValueError(f"mode must be 'append' or 'overwrite', not {mode!r}")
@@ -264,6 +272,9 @@ class DeltaRsLake:
         uri = self.table_uri(table)
         with self.lock(table):
             existing = self._delta_table_or_none(table)
+            if transaction is not None and existing is not None and existing.transaction_version(transaction) is not None:
+                log.info("%s already holds transaction %s: nothing written", table, transaction)
+                return existing.version()
             properties = self._stats_properties(table, data.schema, existing)
             if existing is not None:
                 self._apply_properties(existing, properties)
@@ -276,7 +287,7 @@ class DeltaRsLake:
                     predicate=predicate,
                     schema_mode=schema_mode,
                     storage_options=self.storage_options,
-                    commit_properties=_commit_properties(metadata),
+                    commit_properties=_commit_properties(metadata, transaction),
                     target_file_size=target_file_size,
                     configuration=properties if existing is None else None,
                 )

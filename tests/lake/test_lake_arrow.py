@@ -139,6 +139,20 @@ def test_commit_metadata_is_recorded_for_lineage(lake):
     assert last["batch_id"] == "b-42" and last["job"] == "extract"
 
 
+def test_a_write_with_a_transaction_id_commits_once(lake):
+    table = "quarantine.gongan_czrk"
+    assert lake.write_arrow(table, people(range(3)), transaction="gate:b-1", metadata={"job": "gate"}) == 0
+    assert lake.write_arrow(table, people(range(3)), transaction="gate:b-1") == 0
+    assert lake.write_arrow(table, people(range(3, 5)), transaction="gate:b-2") == 1
+    assert lake.row_count(table) == 5
+    # The id lives in the Delta log (a txn action), so it outlives a checkpoint and other writers' commits.
+    lake.write_arrow(table, people(range(5, 6)))
+    DeltaTable(lake.table_uri(table)).create_checkpoint()
+    assert lake.write_arrow(table, people(range(3)), transaction="gate:b-1") == 2
+    assert lake.row_count(table) == 6
+    assert DeltaTable(lake.table_uri(table)).transaction_version("gate:b-2") == 0
+
+
 def test_merge_updates_and_inserts_with_unique_keys(lake):
     lake.write_arrow("gold.person", people(range(10)), partition_by=["district"])
     changes = people([2, 4, 20], district="市中区", suffix="改")
