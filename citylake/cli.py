@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 
-from citylake import feedback_cli
+from citylake import batch_cli, feedback_cli
 from citylake.settings import Home
 
 log = logging.getLogger("citylake")
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=DEMO_SEED)
 
     feedback_cli.add_parser(sub)
+    batch_cli.add_parser(sub)
 
     person = sub.add_parser("person", help="the population library (人口库)")
     person_sub = person.add_subparsers(dest="person_command", required=True)
@@ -343,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args)
     commands = {"generate": cmd_generate, "demo": cmd_demo, "feedback": feedback_cli.run, "person": cmd_person,
-                "sql": cmd_sql, "export": cmd_export}
+                "sql": cmd_sql, "export": cmd_export, "batch": batch_cli.run}
     try:
         return commands[args.command](args)
     except (ValueError, OSError) as exc:  # bad input or configuration, a file that cannot be written

@@ -290,7 +290,7 @@ def _history(lake, args: argparse.Namespace) -> int:
     print(f"{issue['source_table']} {issue['record_key']} {issue['field']}: {issue['rule']} "
           f"({issue['masked_value'] or ''}) {issue['description']}")
     events = history(lake, args.issue_id)
-    rows = [[_beijing(e["at"]), e["step"], e["actor"], e["status"], e["note"] or ""] for e in events]
+    rows = [[beijing_time(e["at"]), e["step"], e["actor"], e["status"], e["note"] or ""] for e in events]
     print(render_table(["时间", "步骤", "操作人", "状态", "说明"], rows))
     print(f"{len(events)} 条异议处理记录")
     return 0
@@ -301,7 +301,7 @@ def _print_issue_state(issue: dict[str, Any], note: str | None) -> None:
     print(f"问题 {issue['issue_id']}: 状态 {issue['status']}{stage}" + (f" ({note})" if note else ""))
 
 
-def _beijing(at) -> str:
+def beijing_time(at) -> str:
     from zoneinfo import ZoneInfo
 
     return at.astimezone(ZoneInfo(DISPLAY_TZ)).strftime("%Y-%m-%d %H:%M:%S")

@@ -9,7 +9,8 @@
 
 A batch (of at least ``error_threshold_min_rows`` rows) whose share of rows with errors passes
 ``error_threshold`` is not promoted: its issues are recorded for the department, nothing reaches
-silver, and :class:`GateThresholdError` says why.
+silver, the batch is held (citylake.quality.held_batches, 已退回) until it is released or rejected,
+and :class:`GateThresholdError` says why; so does every later gate of the table while it waits.
 Rerunning a gated batch does nothing, and a rerun after a crash between any two of these commits
 gives the tables of an undisturbed run: each commit is idempotent (merges by key, the quarantine
 append once per gate id as a Delta transaction), and the audit, which marks the batch gated, is last.
@@ -31,6 +32,7 @@ from citylake.ingest import governance as gov
 from citylake.lake.partitions import quoted_identifier, sql_literal
 from citylake.quality.checks import UNCONVERTED, is_row_rule, table_checks
 from citylake.quality.feedback import exemptions, record_findings
+from citylake.quality.held_batches import HELD, held_batch, hold
 from citylake.quality.row_checks import check_frame
 from citylake.quality.rule_results import (
     Presence,
@@ -100,6 +102,9 @@ def _gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id:
         result.rows_read, result.promoted = done["rows_read"], done["rows_written"] - done["deleted"]
         result.deleted, result.quarantined, result.skipped = done["deleted"], done["rows_unchanged"], True
         return result
+    held = held_batch(lake, bronze_batch_id) if error_threshold is not None else None
+    if held is not None and held["status"] == HELD:
+        raise GateThresholdError(_held_message(system, table, held))
     started = gov.now()
     batch = read_batch(lake, system, table, bronze_batch_id)
     original, deleted, extracted_at = batch.rows, batch.deleted_keys, batch.extracted_at
@@ -116,10 +121,13 @@ def _gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id:
     result.issues_opened, result.issues_fixed = feedback["opened"], feedback["fixed"]
     if (error_threshold is not None and result.error_rate > error_threshold
             and len(checked) >= table.error_threshold_min_rows):
+        hold(lake, system, table, bronze_batch_id, rows=len(checked), rows_with_errors=int(has_error.sum()),
+             error_rate=result.error_rate, error_threshold=error_threshold, issues_opened=feedback["opened"])
         raise GateThresholdError(
             f"{system.code}.{table.name}: batch {bronze_batch_id} has {int(has_error.sum())} of {len(checked)} rows "
             f"with errors ({result.error_rate:.1%} > threshold {error_threshold:.1%}); not promoted. "
-            f"{feedback['opened']} issues sent back to {system.owner}.")
+            f"{feedback['opened']} issues sent back to {system.owner}; the batch is held (已退回) until "
+            f"`citylake batch release` or `citylake batch reject` decides it.")
     source_schema = pa.schema([f for f in lake.schema(bronze) if f.name not in BRONZE_META])
     good = _typed(checked[~has_error], table).assign(_batch_id=bronze_batch_id).drop(columns=["_errors"])
     # Quarantine keeps the values as the department wrote them, with the reasons.
@@ -221,6 +229,13 @@ def check_results(lake, system: SourceSystem, table: SourceTable, gate_id: str, 
     return result_rows(system, table, gate_id, checks, counts)
 
 
+def _held_message(system: SourceSystem, table: SourceTable, held: dict[str, Any]) -> str:
+    return (f"{system.code}.{table.name}: batch {held['batch_id']} is held (已退回) since "
+            f"{held['held_at']:%Y-%m-%d %H:%M} UTC with {held['error_rate']:.1%} of its rows in error; the table's "
+            f"batches wait behind it until `citylake batch release {held['batch_id']}` or "
+            f"`citylake batch reject {held['batch_id']}` (after the department's fix) decides it.")
+
+
 def _keys_predicate(key: pa.Field, keys: list[str]) -> str:
     """``key IN (…)`` for delta-rs, each key (text, as tombstones carry it) as a literal of the key
     column's own type: an integer key compared with text is an error in DataFusion."""
@@ -261,12 +276,14 @@ def _arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
 
 
 def pending_batches(lake, system: SourceSystem, table: SourceTable) -> list[str]:
-    """Bronze batches of the table that were extracted but have not passed the gate, oldest first."""
+    """Bronze batches of the table that were extracted and neither gated nor rejected, oldest first."""
     bronze, silver, _ = table_names(system, table)
     extracted = gov.read(lake, gov.BATCH_AUDIT, stage="extract", target_table=bronze)
     gated = {r["batch_id"] for r in gov.read(lake, gov.BATCH_AUDIT, stage="gate", target_table=silver)}
+    rejected = gov.rejected_batches(lake, bronze)
     ordered = sorted(extracted, key=lambda r: r["committed_at"])
-    return [r["batch_id"] for r in ordered if f"gate:{r['batch_id']}" not in gated and r["rows_written"] > 0]
+    return [r["batch_id"] for r in ordered if f"gate:{r['batch_id']}" not in gated and r["rows_written"] > 0
+            and r["batch_id"] not in rejected]
 
 
 def gate_pending(lake, system: SourceSystem, table: SourceTable,

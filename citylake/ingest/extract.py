@@ -228,7 +228,7 @@ class _Extraction:
         if not self.lake.exists(self.bronze):
             return {}
         columns = [*self.table.primary_key, "_extracted_at", "_row_hash", "_op"]
-        frame = self.lake.read_arrow(self.bronze, columns=columns).read_all().to_pandas()
+        frame = self.lake.read_arrow(self.bronze, columns=columns, filter=self._not_rejected()).read_all().to_pandas()
         if frame.empty:
             return {}
         keys = frame[list(self.table.primary_key)].astype(str).agg("\x1f".join, axis=1) \
@@ -237,6 +237,12 @@ class _Extraction:
         hashes = frame["_row_hash"].astype("Int64")
         return {k: (None if pd.isna(h) else int(h), op)
                 for k, h, op in zip(frame["_key"], hashes, frame["_op"], strict=True)}
+
+    def _not_rejected(self) -> pc.Expression | None:
+        """Bronze rows outside rejected batches: a rejected batch's rows were discarded, so the
+        source's rows are to be read again, as if bronze had never held them."""
+        rejected = gov.rejected_batches(self.lake, self.bronze)
+        return ~pc.field("_batch_id").isin(sorted(rejected)) if rejected else None
 
     def bronze_latest(self, candidates: set[str]) -> dict[str, tuple[int | None, str]]:
         """Latest (row hash, op) in bronze of the ``candidates`` keys bronze has seen (one filtered scan)."""
@@ -250,8 +256,10 @@ class _Extraction:
         k = self.table.primary_key[0]
         # Keys travel as text; the filter needs them in the key column's own type (integer keys …).
         typed = pa.array(sorted(candidates), pa.string()).cast(self.lake.schema(self.bronze).field(k).type)
+        wanted = pc.field(k).isin(typed)
+        not_rejected = self._not_rejected()
         reader = self.lake.read_arrow(self.bronze, columns=[k, "_extracted_at", "_row_hash", "_op"],
-                                      filter=pc.field(k).isin(typed))
+                                      filter=wanted if not_rejected is None else wanted & not_rejected)
         latest: dict[str, tuple[Any, int | None, str]] = {}
         for batch in reader:
             for key, at, digest, op in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),

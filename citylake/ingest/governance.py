@@ -18,6 +18,9 @@ import pyarrow as pa
 BATCH_AUDIT = "governance.batch_audit"
 SOURCE_SCHEMA = "governance.source_schema"
 SCHEMA_DRIFT = "governance.schema_drift"
+# The audit stage and batch-id prefix of a rejected bronze batch (citylake.quality.held_batches).
+REJECT = "reject"
+REJECT_PREFIX = "reject:"
 
 _TS = pa.timestamp("us", tz="UTC")
 SCHEMAS = {
@@ -69,10 +72,19 @@ def last_batch(lake, target_table: str) -> dict[str, Any] | None:
 
 def last_watermark(lake, system: str, source_table: str) -> str | None:
     """The watermark of an incremental table: ``watermark_after`` of its latest extraction audit that
-    has one (a batch may move it back, to a row it left for the next batch)."""
-    rows = [r for r in read(lake, BATCH_AUDIT, stage="extract", system=system, source_table=source_table)
-            if r["watermark_after"] is not None]
+    has one (a batch may move it back, to a row it left for the next batch), or of a later rejection
+    (stage ``reject``, citylake.quality.held_batches), which moves it back to where the rejected
+    batch started: None, every row, when that was the first load."""
+    rows = [r for r in read(lake, BATCH_AUDIT, system=system, source_table=source_table)
+            if (r["stage"] == "extract" and r["watermark_after"] is not None) or r["stage"] == REJECT]
     return max(rows, key=lambda r: r["committed_at"])["watermark_after"] if rows else None
+
+
+def rejected_batches(lake, bronze_table: str) -> set[str]:
+    """The bronze batches of a table that were rejected (discarded): extraction does not count their
+    rows as held by bronze, so they are read again from the source."""
+    return {r["batch_id"].removeprefix(REJECT_PREFIX) for r in read(lake, BATCH_AUDIT, stage=REJECT,
+                                                                     target_table=bronze_table)}
 
 
 def last_source_columns(lake, system: str, source_table: str) -> dict[str, str] | None:

@@ -29,3 +29,9 @@ def scrub(message: str, quotes: str = _QUOTES) -> str:
     for pattern in (quoted, _NUMBER, _HAN):
         message = pattern.sub(WITHHELD, message)
     return message
+
+
+def scrub_numbers(text: str) -> str:
+    """``text`` with runs of digits long enough to be an ID, mobile or account number withheld; the
+    words kept. For text bureau staff type (a reason for a decision), which must stay readable."""
+    return _NUMBER.sub(WITHHELD, text)
