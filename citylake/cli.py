@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -46,6 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the main job end to end on the embedded default")
     demo.add_argument("--persons", type=_positive, default=DEMO_PERSONS)
     demo.add_argument("--seed", type=int, default=DEMO_SEED)
+
+    run = sub.add_parser("run", help="run the pipeline's DAGs on the existing home (the next round)",
+                         description="Run the stages' Airflow DAGs (dag.test()) on CITYLAKE_HOME as it is, e.g. "
+                                     "after `citylake generate --advance-days 1`: ingest (department systems → "
+                                     "bronze), gate (bronze → silver, quarantine, feedback), gold (theme libraries).")
+    run.add_argument("--stage", choices=("ingest", "gate", "gold", "all"), action="append",
+                     help="a stage to run (repeatable; default all, in flow order)")
+    run.add_argument("--system", action="append", metavar="S",
+                     help="only this department system (repeatable; ingest and gate stages)")
+    status = sub.add_parser("status", help="where every registry table stands: last batch, watermark, pending, "
+                                           "held batches, open issues")
+    status.add_argument("--system", action="append", metavar="S", help="only this system (repeatable)")
 
     feedback_cli.add_parser(sub)
     batch_cli.add_parser(sub)
@@ -111,7 +124,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from citylake.configuration import check_configuration
-    from citylake.orchestration.run import run_build, run_ingest, run_promote
     from citylake.quality.expectations.docs import site_index as data_docs_index
     from citylake.quality.rule_results import SOURCE_TIME_ZONE
     from citylake.synthcity.generate import generate
@@ -126,14 +138,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     overlay.write_text(f"as_of: {datetime.now(SOURCE_TIME_ZONE).date().isoformat()}\n", encoding="utf-8")
     report = generate(args.persons, args.seed, [home.sqlite_source_url()], home.truth, config_path=str(overlay))
     _print_generation(report)
-    log.info("ingesting every department system through its Airflow DAG")
-    batches = run_ingest(home)
-    _print_ingestion(batches)
-    log.info("promoting every bronze batch through the quality gate")
-    _print_gate(run_promote(home))
-    log.info("building the population (人口库) and standard-address (地址库) libraries on Spark through their "
-             "Airflow DAGs")
-    _print_build(run_build(home))
+    run_stages(home, STAGES)
     print(f"\ncitylake home: {home.root}")
     print(f"department systems: {home.sources}/<department>.db (SQLite)")
     print(f"ground truth:       {home.truth}")
@@ -141,6 +146,72 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"quality reports:    {home.reports}/index.html (one per department)")
     print(f"GX Data Docs:       {data_docs_index(home)}")
     print(f"airflow:            {home.airflow}")
+    return 0
+
+
+STAGES = ("ingest", "gate", "gold")
+
+
+def run_stages(home: Home, stages: Sequence[str], systems: Sequence[str] | None = None) -> None:
+    """Run the stages' DAGs in flow order with live progress, printing each stage's summary."""
+    from citylake.orchestration.progress import RunProgress
+    from citylake.orchestration.run import run_build, run_ingest, run_promote
+
+    titles = {"ingest": "ingestion: department systems → bronze (ingest_<system>)",
+              "gate": "quality gate: bronze → silver, quarantine, feedback (promote_<system>)",
+              "gold": "theme libraries on Spark: silver → gold (build_<library>)"}
+    for stage in (s for s in STAGES if s in stages):
+        log.info("%s", titles[stage])
+        with RunProgress(titles[stage]) as progress:
+            if stage == "ingest":
+                summaries = run_ingest(home, systems, on_progress=progress)
+            elif stage == "gate":
+                summaries = run_promote(home, systems, on_progress=progress)
+            else:
+                summaries = run_build(home, on_progress=progress)
+        {"ingest": _print_ingestion, "gate": _print_gate, "gold": _print_build}[stage](summaries)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from citylake.configuration import check_configuration
+    from citylake.sources.registry import load_registry
+
+    check_configuration(synthcity=False)
+    home = Home.from_env()
+    known = load_registry()
+    unknown = [s for s in args.system or () if s not in known]
+    if unknown:
+        raise ValueError(f"unknown system(s) {', '.join(unknown)}; systems: {', '.join(known)}")
+    chosen = set(args.stage or ["all"])
+    stages = STAGES if "all" in chosen else tuple(s for s in STAGES if s in chosen)
+    if args.system and stages == ("gold",):
+        raise ValueError("--system selects department systems: it applies to the ingest and gate stages")
+    started = time.perf_counter()
+    run_stages(home, stages, args.system)
+    print(f"\n{' + '.join(stages)} on {home.root} done in {time.perf_counter() - started:.0f} s; "
+          "where every table stands: citylake status")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from citylake.feedback_cli import beijing_time, render_table
+    from citylake.lake import open_lake
+    from citylake.orchestration.status import table_status
+
+    rows = table_status(open_lake(Home.from_env().lake))
+    if args.system:
+        rows = [r for r in rows if r["system"] in args.system]
+    headers = ["table", "last batch", "extracted (Beijing)", "rows", "watermark", "last gated", "pending", "held",
+               "silver rows", "open issues"]
+    print(render_table(headers, [[
+        f"{r['system']}.{r['table']}", r["last_batch"] or "-",
+        beijing_time(r["extracted_at"]) if r["extracted_at"] else "-",
+        "-" if r["rows"] is None else f"{r['rows']:,}", r["watermark"] or "-", r["last_gated"] or "-",
+        str(len(r["pending"])), r["held"] or "-", "-" if r["silver_rows"] is None else f"{r['silver_rows']:,}",
+        f"{r['open_issues']:,}"] for r in rows]))
+    held = [r for r in rows if r["held"]]
+    if held:
+        print(f"{len(held)} table(s) wait on a held batch (已退回): citylake batch list")
     return 0
 
 
@@ -344,7 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args)
     commands = {"generate": cmd_generate, "demo": cmd_demo, "feedback": feedback_cli.run, "person": cmd_person,
-                "sql": cmd_sql, "export": cmd_export, "batch": batch_cli.run}
+                "sql": cmd_sql, "export": cmd_export, "batch": batch_cli.run, "run": cmd_run,
+                "status": cmd_status}
     try:
         return commands[args.command](args)
     except (ValueError, OSError) as exc:  # bad input or configuration, a file that cannot be written

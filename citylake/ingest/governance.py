@@ -75,7 +75,12 @@ def last_watermark(lake, system: str, source_table: str) -> str | None:
     has one (a batch may move it back, to a row it left for the next batch), or of a later rejection
     (stage ``reject``, citylake.quality.held_batches), which moves it back to where the rejected
     batch started: None, every row, when that was the first load."""
-    rows = [r for r in read(lake, BATCH_AUDIT, system=system, source_table=source_table)
+    return watermark_of(read(lake, BATCH_AUDIT, system=system, source_table=source_table))
+
+
+def watermark_of(audits: list[Mapping[str, Any]]) -> str | None:
+    """:func:`last_watermark` from one table's audit rows (any stages) already read."""
+    rows = [r for r in audits
             if (r["stage"] == "extract" and r["watermark_after"] is not None) or r["stage"] == REJECT]
     return max(rows, key=lambda r: r["committed_at"])["watermark_after"] if rows else None
 

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,10 @@ from citylake.settings import Home
 
 log = logging.getLogger(__name__)
 
+# A progress event: {"event": "task", "dag_id", "task_id", "state": running|success|failed, "at"} or
+# {"event": "dag", "dag_id", "run_id", "state", "seconds", "rows": {task_id: rows}} ("at": epoch seconds).
+ProgressCallback = Callable[[dict[str, Any]], None]
+PROGRESS_POLL_SECONDS = 0.5
 DAG_ID_PREFIX = "ingest_"
 PROMOTE_PREFIX = "promote_"
 DAG_FILE = "ingest.py"
@@ -120,7 +124,7 @@ def airflow_environment(home: Home, metadata_db: str | None = None, dags: Path |
 
 def run_promote(home: Home | None = None, systems: Iterable[str] | None = None, *,
                 metadata_db: str | None = None, logical_date: datetime | None = None,
-                timeout: float | None = None) -> list[dict[str, Any]]:
+                timeout: float | None = None, on_progress: ProgressCallback | None = None) -> list[dict[str, Any]]:
     """Run ``promote_<system>`` (the quality gate, bronze -> silver) once for each system.
 
     Returns one dict per ``gate_<table>`` task: ``silver_table`` and ``gated`` (the summaries of the
@@ -128,7 +132,7 @@ def run_promote(home: Home | None = None, systems: Iterable[str] | None = None, 
     (e.g. a batch over its error threshold), after every DAG ran.
     """
     summaries = _run_dags(PROMOTE_PREFIX, home, systems, metadata_db=metadata_db, logical_date=logical_date,
-                          retries=0, timeout=timeout)
+                          retries=0, timeout=timeout, on_progress=on_progress)
     return [s for s in summaries if s["task_id"].startswith("gate_")]
 
 
@@ -137,19 +141,21 @@ BUILD_PREFIX = "build_"
 
 def run_build(home: Home | None = None, libraries: Iterable[str] = ("person", "address"), *,
               metadata_db: str | None = None, logical_date: datetime | None = None,
-              timeout: float | None = None, full: bool = False) -> list[dict[str, Any]]:
+              timeout: float | None = None, full: bool = False,
+              on_progress: ProgressCallback | None = None) -> list[dict[str, Any]]:
     """Run the theme-library DAGs (``build_person``, then ``build_address``, which links the persons
     to their standard addresses) once each, in order; one summary per ``build`` task
     (``citylake.jobs.person.build.build_person``'s or ``citylake.jobs.address.build.build_address``'s,
     plus ``dag_id``, ``run_id``, ``task_id``). The person build is incremental after a complete
     earlier one; ``full`` forces a full build."""
     return _run_dags(BUILD_PREFIX, home, libraries, metadata_db=metadata_db, logical_date=logical_date,
-                     retries=0, timeout=timeout, conf={"full": True} if full else None)
+                     retries=0, timeout=timeout, conf={"full": True} if full else None, on_progress=on_progress)
 
 
 def run_ingest(home: Home | None = None, systems: Iterable[str] | None = None, *,
                metadata_db: str | None = None, logical_date: datetime | None = None,
-               retries: int | None = 0, timeout: float | None = None) -> list[dict[str, Any]]:
+               retries: int | None = 0, timeout: float | None = None,
+               on_progress: ProgressCallback | None = None) -> list[dict[str, Any]]:
     """Run ``ingest_<system>`` once for each system (default: every registry system), in order.
 
     Returns one dict per extracted table: the batch summary the task returned through XCom
@@ -164,15 +170,18 @@ def run_ingest(home: Home | None = None, systems: Iterable[str] | None = None, *
     sources are local files, where waiting cannot help. ``None`` keeps the DAGs' own (3, with
     exponential backoff from 1 minute), which ``dag.test()`` really waits through.
 
+    ``on_progress``: called in this process with each task's start and end and each DAG run's end
+    (:data:`ProgressCallback`), as they happen.
+
     Raises :class:`IngestRunError` if any task (or the run itself) fails, after every DAG ran.
     """
     return _run_dags(DAG_ID_PREFIX, home, systems, metadata_db=metadata_db, logical_date=logical_date,
-                     retries=retries, timeout=timeout)
+                     retries=retries, timeout=timeout, on_progress=on_progress)
 
 
 def _run_dags(prefix: str, home: Home | None, systems: Iterable[str] | None, *, metadata_db: str | None,
               logical_date: datetime | None, retries: int | None, timeout: float | None,
-              conf: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+              conf: dict[str, Any] | None = None, on_progress: ProgressCallback | None = None) -> list[dict[str, Any]]:
     """Run the ``<prefix><system>`` DAGs once each with ``dag.test()`` in a child process."""
     # Absolute: the child's AIRFLOW_HOME and SQLite paths must not depend on its working directory.
     home = Home(home.root.resolve()) if home else Home.from_env()
@@ -187,18 +196,29 @@ def _run_dags(prefix: str, home: Home | None, systems: Iterable[str] | None, *, 
         "retries": retries,
         "conf": conf,
         "result": str(run_dir / "result.json"),
+        "progress": str(run_dir / "progress.jsonl"),
     }
     (run_dir / "request.json").write_text(json.dumps(request), encoding="utf-8")
     log_path = run_dir / "run.log"
     env = airflow_environment(home, metadata_db)
     started = time.perf_counter()
     with open(log_path, "w", encoding="utf-8") as out:
+        process = subprocess.Popen([sys.executable, "-m", __name__, str(run_dir / "request.json")], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+        events = _ProgressFile(Path(request["progress"]))
         try:
-            process = subprocess.run([sys.executable, "-m", __name__, str(run_dir / "request.json")], env=env,
-                                     stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise IngestRunError(f"ingestion DAGs did not finish within {timeout} s; see {log_path}",
-                                 log_path=log_path) from None
+            while process.poll() is None:
+                if timeout is not None and time.perf_counter() - started > timeout:
+                    raise IngestRunError(f"{prefix}* DAGs did not finish within {timeout} s; see {log_path}",
+                                         log_path=log_path)
+                events.follow(on_progress)
+                time.sleep(PROGRESS_POLL_SECONDS)
+        finally:
+            # A timeout or Ctrl-C here must not leave the Airflow run going on without us.
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        events.follow(on_progress)
     result_path = Path(request["result"])
     if process.returncode != 0 or not result_path.exists():
         raise IngestRunError(f"the Airflow run process failed (exit {process.returncode}):\n{_tail(log_path)}\n"
@@ -213,6 +233,24 @@ def _run_dags(prefix: str, home: Home | None, systems: Iterable[str] | None, *, 
         stage = "ingestion" if prefix == DAG_ID_PREFIX else "promotion"
         raise IngestRunError(f"{stage} failed: " + "; ".join(failed) + f"\nfull log: {log_path}", runs, log_path)
     return [summary for r in runs for summary in r["summaries"]]
+
+
+class _ProgressFile:
+    """The child's progress events (JSON lines), read as they are appended."""
+
+    def __init__(self, path: Path):
+        self.path, self.offset = path, 0
+
+    def follow(self, on_progress: ProgressCallback | None) -> None:
+        if on_progress is None or not self.path.exists():
+            return
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read()
+        complete = data[:data.rfind(b"\n") + 1]  # a line being written waits for the next look
+        self.offset += len(complete)
+        for line in complete.decode("utf-8").splitlines():
+            on_progress(json.loads(line))
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -293,6 +331,36 @@ def _report(dag_run: Any) -> dict[str, Any]:
             "summaries": summaries}
 
 
+def _report_progress(dag: Any, path: Path) -> None:
+    """Add callbacks to every task that append its start and end to the progress file."""
+    def writer(state: str):
+        def write(context: Any) -> None:
+            _append_progress(path, {"event": "task", "dag_id": dag.dag_id, "task_id": context["ti"].task_id,
+                                    "state": state, "at": time.time()})
+        return write
+
+    for task in dag.tasks:
+        for attribute, state in (("on_execute_callback", "running"), ("on_success_callback", "success"),
+                                 ("on_failure_callback", "failed")):
+            existing = getattr(task, attribute)
+            existing = [] if existing is None else list(existing) if isinstance(existing, list) else [existing]
+            setattr(task, attribute, [*existing, writer(state)])
+
+
+def _append_progress(path: Path, event: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(event, default=str, ensure_ascii=False) + "\n")
+
+
+def task_rows(summary: dict[str, Any]) -> int | None:
+    """The rows a task's summary says it handled: extracted, gated or read by a build."""
+    if "rows_written" in summary:
+        return summary["rows_written"]
+    if "gated" in summary:
+        return sum(g["rows_read"] for g in summary["gated"])
+    return summary.get("records")
+
+
 def _record_failures(dag: Any, errors: dict[str, str]) -> None:
     """Add a failure callback to every task that keeps the exception, for the caller's message.
 
@@ -343,6 +411,9 @@ def _run_request(request_path: str) -> int:
                 task.retries = request["retries"]
         errors: dict[str, str] = {}
         _record_failures(dag, errors)
+        progress = request.get("progress")
+        if progress:
+            _report_progress(dag, Path(progress))
         started = time.perf_counter()
         # dag.test() names the run after run_after (manual__<run_after>): giving both the same
         # date makes the run id, and so the batch ids, repeat when the date repeats.
@@ -352,6 +423,11 @@ def _run_request(request_path: str) -> int:
         report["errors"] = errors
         report["seconds"] = round(time.perf_counter() - started, 2)
         log.info("%s: run %s %s in %.1f s", dag.dag_id, report["run_id"], report["state"], report["seconds"])
+        if progress:
+            _append_progress(Path(progress), {
+                "event": "dag", "dag_id": dag.dag_id, "run_id": report["run_id"], "state": report["state"],
+                "seconds": report["seconds"], "at": time.time(),
+                "rows": {x["task_id"]: task_rows(x) for x in report["summaries"]}})
         runs.append(report)
     Path(request["result"]).write_text(json.dumps({"runs": runs}, default=str, ensure_ascii=False),
                                        encoding="utf-8")
