@@ -59,5 +59,18 @@ def source_url(system: SourceSystem, home: Home | None = None) -> URL:
     value = os.environ.get(f"AIRFLOW_CONN_{system.connection.upper()}")
     if value:
         return from_airflow_value(value)
-    home = home or Home.from_env()
-    return URL.create("sqlite", database=str(home.sources / f"{system.code}.db"))
+    return embedded_url(system, home)
+
+
+def embedded_url(system: SourceSystem, home: Home | None = None) -> URL:
+    """The embedded default's SQLite file of the system (``citylake demo`` / ``generate`` write it).
+
+    Only a file that exists is the embedded default: a deployment whose connection is missing must
+    fail naming the connection, not read (and, as SQLite does on connect, create) an empty file.
+    """
+    path = (home or Home.from_env()).sources / f"{system.code}.db"
+    if not path.is_file():
+        raise SourceConnectionError(
+            f"{system.code}: no Airflow connection {system.connection!r} (set AIRFLOW_CONN_"
+            f"{system.connection.upper()} or add it in Airflow) and no embedded default database at {path}")
+    return URL.create("sqlite", database=str(path))

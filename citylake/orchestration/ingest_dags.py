@@ -81,7 +81,9 @@ def batch_id_for(dag_id: str, run_id: str, table: str) -> str:
 
 
 def resolve_source_url(system: SourceSystem) -> URL:
-    """The SQLAlchemy URL of the system's Airflow connection, else the embedded SQLite default.
+    """The SQLAlchemy URL of the system's Airflow connection, else the embedded SQLite default if
+    its file exists; neither is a :class:`SourceConnectionError` naming the connection (the task
+    then fails at once: retrying cannot create a connection).
 
     Runs inside a task: :meth:`Connection.get` asks the task's supervisor, which looks in the
     secrets backends (``AIRFLOW_CONN_<ID>`` first) and then the metadata DB.
@@ -89,13 +91,14 @@ def resolve_source_url(system: SourceSystem) -> URL:
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    from citylake.sources.connections import source_url, sqlalchemy_url
+    from citylake.sources.connections import embedded_url, sqlalchemy_url
 
     try:
         conn = Connection.get(system.connection)
     except AirflowNotFoundException:
+        url = embedded_url(system)  # raises SourceConnectionError when there is none either
         log.info("connection %s is not defined; using the embedded default", system.connection)
-        return source_url(system)
+        return url
     return sqlalchemy_url(conn.conn_type, conn.host, conn.login, conn.password, conn.port, conn.schema)
 
 

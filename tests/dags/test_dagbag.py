@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from citylake.sources.connections import SourceConnectionError
 from citylake.sources.registry import load_registry
 from tests.dags.conftest import DAGS, ROOT
 
@@ -190,6 +191,11 @@ def test_connection_fields_become_the_source_url_and_a_missing_one_falls_back(ai
     assert url.render_as_string(hide_password=False) == "postgresql+psycopg://etl:s%40cret@db.example:5433/gongan"
     defined.clear()
     monkeypatch.setenv("CITYLAKE_HOME", str(tmp_path))
+    # Neither a connection nor the embedded default's file: an error naming the connection.
+    with pytest.raises(SourceConnectionError, match="no Airflow connection 'citylake_gongan'"):
+        ingest_dags.resolve_source_url(system)
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "gongan.db").touch()
     assert ingest_dags.resolve_source_url(system).database == str(tmp_path / "sources" / "gongan.db")
 
 

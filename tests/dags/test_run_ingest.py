@@ -252,3 +252,14 @@ def test_hostile_values_leave_no_id_number_in_logs_results_or_errors(home, tmp_p
     assert any(p.name == "run.log" for p in written) and any(p.name == "result.json" for p in written)
     for path in written:
         assert HOSTILE_ID[:17] not in path.read_text(encoding="utf-8", errors="replace"), path
+
+
+def test_a_missing_connection_fails_at_once_naming_it(home, monkeypatch):
+    """No AIRFLOW_CONN_CITYLAKE_GONGAN and no embedded SQLite file: a deployment's configuration error,
+    failed without retries (the DAGs' own 3, with a minute's backoff, would outlast the timeout)."""
+    monkeypatch.delenv("AIRFLOW_CONN_CITYLAKE_GONGAN", raising=False)
+    with pytest.raises(IngestRunError) as raised:
+        run_ingest(home, ["gongan"], retries=None, timeout=150)
+    message = str(raised.value)
+    assert "no Airflow connection 'citylake_gongan'" in message and "AIRFLOW_CONN_CITYLAKE_GONGAN" in message
+    assert not (home.sources / "gongan.db").exists()  # nothing read, nothing created

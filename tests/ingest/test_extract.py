@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from citylake.ingest import extract as extract_module
 from citylake.ingest import governance as gov
 from citylake.ingest.extract import META_COLUMNS, SourceUnavailableError, ingest_table
-from citylake.sources.connections import source_url
+from citylake.sources.connections import SourceConnectionError, source_url
 from citylake.sources.registry import load_registry
 from citylake.synthcity.advance import advance
 from citylake.synthcity.generate import generate
@@ -141,8 +141,10 @@ def test_crash_after_commit_before_audit_is_completed_from_bronze(city, lake, mo
 
 def test_unreachable_source_fails_clearly(home, lake):
     system = load_registry()["gongan"]
+    with pytest.raises(SourceConnectionError, match="no Airflow connection 'citylake_gongan'"):
+        source_url(system, home)
     with pytest.raises(SourceUnavailableError, match="does not exist"):
-        ingest_table(system, system.table("CZRK"), "b1", lake, source_url(system, home))
+        ingest_table(system, system.table("CZRK"), "b1", lake, f"sqlite:///{home.sources}/gongan.db")
     with pytest.raises(SourceUnavailableError, match="cannot reach") as err:
         ingest_table(system, system.table("CZRK"), "b1", lake,
                      "postgresql+psycopg://postgres:s3cret@127.0.0.1:1/none")
