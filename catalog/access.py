@@ -122,7 +122,7 @@ def _source_tables() -> dict[str, _SourceTable]:
         for source in system.tables:
             mapped = {column: field for column, field, _role in source.mapped_columns()}
             own = frozenset(c for c in (*source.primary_key, source.update_column) if c)
-            out[f"{system.code}_{source.name.lower()}"] = _SourceTable(system.code, mapped, own)
+            out[source.lake_id(system.code)] = _SourceTable(system.code, mapped, own)
     return out
 
 

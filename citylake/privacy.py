@@ -118,5 +118,5 @@ class LakeStatsPolicy:
                 for column in (*source.primary_key, source.update_column):
                     if column and column not in mapped:
                         allowed.add(column)
-                out[f"{system.code}_{source.name.lower()}"] = (frozenset(mapped), frozenset(allowed))
+                out[source.lake_id(system.code)] = (frozenset(mapped), frozenset(allowed))
         return out

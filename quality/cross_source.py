@@ -45,7 +45,7 @@ class TableRef:
 
     @property
     def silver(self) -> str:
-        return f"silver.{self.system.code}_{self.table.name.lower()}"
+        return self.table.silver_name(self.system.code)
 
     def filter(self):
         import pyarrow.compute as pc

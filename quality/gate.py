@@ -79,8 +79,7 @@ class GateResult:
 
 
 def table_names(system: SourceSystem, table: SourceTable) -> tuple[str, str, str]:
-    name = f"{system.code}_{table.name.lower()}"
-    return f"bronze.{name}", f"silver.{name}", f"quarantine.{name}"
+    return table.bronze_name(system.code), table.silver_name(system.code), table.quarantine_name(system.code)
 
 
 def gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: str,

@@ -57,7 +57,7 @@ def hold(lake, system: SourceSystem, table: SourceTable, batch_id: str, *, rows:
     with lake.lock(HELD_BATCH):
         if _row(lake, batch_id) is not None:
             return
-        bronze, silver = table.bronze_name(system.code), f"silver.{system.code}_{table.name.lower()}"
+        bronze, silver = table.bronze_name(system.code), table.silver_name(system.code)
         _write(lake, {"batch_id": batch_id, "system": system.code, "source_table": table.name,
                       "bronze_table": bronze, "silver_table": silver, "department": system.owner, "status": HELD,
                       "rows": rows, "rows_with_errors": rows_with_errors, "error_rate": error_rate,

@@ -29,6 +29,8 @@ _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 # "<entity>.<field>" or "<entity>.<field>@<role>" when a table describes several parties (a
 # marriage record's husband and wife): columns of one role are checked against each other.
 _STANDARD_FIELD = re.compile(r"^([a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)(?:@([a-z][a-z0-9_]*))?$")
+# A lake name part (citylake.lake.names): lowercase snake_case, no doubled or trailing underscores.
+_LAKE_NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 
 
 class RegistryError(ValueError):
@@ -61,8 +63,27 @@ class SourceTable:
     freshness_days: float = 2.0
     max_volume_change: float = 0.2
 
+    # The table's name in the lake (bronze.<system>_<lake_name> …), in Airflow task and asset ids:
+    # ASCII snake_case. The registry's ``lake_name``, else the source name lowercased; a source
+    # table named in Chinese (优抚对象信息) keeps that name here and in the catalog.
+    lake_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.lake_name:
+            object.__setattr__(self, "lake_name", self.name.lower())
+
+    def lake_id(self, system: str) -> str:
+        """``<system>_<lake_name>``: the name of the table's bronze, silver and quarantine tables."""
+        return f"{system}_{self.lake_name}"
+
     def bronze_name(self, system: str) -> str:
-        return f"bronze.{system}_{self.name.lower()}"
+        return f"bronze.{self.lake_id(system)}"
+
+    def silver_name(self, system: str) -> str:
+        return f"silver.{self.lake_id(system)}"
+
+    def quarantine_name(self, system: str) -> str:
+        return f"quarantine.{self.lake_id(system)}"
 
     def mapped_columns(self) -> list[tuple[str, str, str]]:
         """(source column, standard field, role) for every mapped column; role defaults to 'subject'."""
@@ -94,7 +115,7 @@ class SourceSystem:
 _SYSTEM_KEYS = {"system", "name_zh", "name_en", "owner", "connection", "schedule", "tables"}
 _TABLE_KEYS = {"name", "description", "primary_key", "load", "update_column", "detect_deletes", "columns",
                "lookback_minutes", "error_threshold", "error_threshold_min_rows", "freshness_days",
-               "max_volume_change"}
+               "max_volume_change", "lake_name"}
 
 
 def _req(entry: dict, key: str, where: str, kind=str):
@@ -131,6 +152,13 @@ def load_system(path: Path) -> SourceSystem:
             raise RegistryError(f"{where}: unknown entries {sorted(unknown)}")
         name = _req(entry, "name", where)
         where = f"{path}: tables[{i}] ({name})"
+        lake_name = entry.get("lake_name", name.lower())
+        if not isinstance(lake_name, str) or not _LAKE_NAME.fullmatch(lake_name):
+            raise RegistryError(
+                f"{where}: lake_name {lake_name!r} must be ASCII snake_case starting with a letter (it names the "
+                "lake tables and the Airflow tasks)" if "lake_name" in entry else
+                f"{where}: the table name is not ASCII snake_case once lowercased: give it a lake_name "
+                "(e.g. lake_name: youfu_dx for 优抚对象信息); the Chinese name stays the source's and the catalog's")
         key = _req(entry, "primary_key", where, list)
         if not key or not all(isinstance(k, str) and k for k in key):
             raise RegistryError(f"{where}: primary_key must list at least one column")
@@ -184,10 +212,11 @@ def load_system(path: Path) -> SourceSystem:
                                   load=load, update_column=update_column, detect_deletes=detect, columns=columns,
                                   lookback_minutes=lookback, error_threshold=float(threshold),
                                   error_threshold_min_rows=min_rows,
-                                  freshness_days=float(freshness), max_volume_change=float(volume)))
-    names = [t.name for t in tables]
-    if len(set(names)) != len(names):
-        raise RegistryError(f"{path}: table names repeat: {sorted(n for n in names if names.count(n) > 1)}")
+                                  freshness_days=float(freshness), max_volume_change=float(volume),
+                                  lake_name=lake_name))
+    for label, names in (("table names", [t.name for t in tables]), ("lake names", [t.lake_name for t in tables])):
+        if len(set(names)) != len(names):
+            raise RegistryError(f"{path}: {label} repeat: {sorted({n for n in names if names.count(n) > 1})}")
     return SourceSystem(code=code, name_zh=_req(doc, "name_zh", str(path)), name_en=_req(doc, "name_en", str(path)),
                         owner=_req(doc, "owner", str(path)), connection=_req(doc, "connection", str(path)),
                         schedule=_req(doc, "schedule", str(path)), tables=tuple(tables), path=path)

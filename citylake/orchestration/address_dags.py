@@ -26,7 +26,7 @@ GOLD_TABLES = ("gold.standard_address", "gold.address_link", "gold.person_addres
 
 def address_silver_tables(registry: Mapping[str, SourceSystem]) -> list[str]:
     """The silver tables the build reads: the authority's and those holding address texts."""
-    return sorted(f"silver.{code}_{t.name.lower()}" for code, s in registry.items() for t in s.tables
+    return sorted(t.silver_name(code) for code, s in registry.items() for t in s.tables
                   if any(standard.startswith("address.") for _, standard, _ in t.mapped_columns()))
 
 

@@ -151,7 +151,7 @@ def _table_doc(system: SourceSystem, table: SourceTable) -> str:
 
 
 def _dag_doc(system: SourceSystem) -> str:
-    rows = "\n".join(f"| `extract_{t.name.lower()}` | {t.name} | {t.description} | `{t.bronze_name(system.code)}` |"
+    rows = "\n".join(f"| `extract_{t.lake_name}` | {t.name} | {t.description} | `{t.bronze_name(system.code)}` |"
                      for t in system.tables)
     return (f"### {system.name_zh} ({system.name_en})\n\n"
             f"Owner department (数据提供部门): **{system.owner}**. "
@@ -166,7 +166,7 @@ def _extract_task(system: SourceSystem, table: SourceTable):
     """The TaskFlow task of one table (its own function, so each task binds its own table)."""
     bronze = table.bronze_name(system.code)
 
-    @task(task_id=f"extract_{table.name.lower()}", outlets=[bronze_asset(bronze)], doc_md=_table_doc(system, table))
+    @task(task_id=f"extract_{table.lake_name}", outlets=[bronze_asset(bronze)], doc_md=_table_doc(system, table))
     def extract() -> dict[str, Any]:
         return extract_table(system, table)
 

@@ -29,7 +29,7 @@ _PERSON_ENTITIES = ("person.", "party.")
 
 def person_silver_tables(registry: Mapping[str, SourceSystem]) -> list[str]:
     """The silver tables that bear persons, from the registry mapping alone (no heavy imports)."""
-    return sorted(f"silver.{code}_{t.name.lower()}" for code, s in registry.items() for t in s.tables
+    return sorted(t.silver_name(code) for code, s in registry.items() for t in s.tables
                   if any(standard.startswith(_PERSON_ENTITIES) for _, standard, _ in t.mapped_columns()))
 
 

@@ -48,9 +48,9 @@ def promote_table(system: SourceSystem, table: SourceTable) -> dict[str, Any]:
 
 
 def _gate_task(system: SourceSystem, table: SourceTable):
-    silver = f"silver.{system.code}_{table.name.lower()}"
+    silver = table.silver_name(system.code)
 
-    @task(task_id=f"gate_{table.name.lower()}", outlets=[silver_asset(silver)],
+    @task(task_id=f"gate_{table.lake_name}", outlets=[silver_asset(silver)],
           doc_md=f"**{table.name}** {table.description}: `{table.bronze_name(system.code)}` → `{silver}` "
                  f"(error threshold {table.error_threshold:.0%})")
     def gate() -> dict[str, Any]:
@@ -60,7 +60,7 @@ def _gate_task(system: SourceSystem, table: SourceTable):
 
 
 def _validate_task(system: SourceSystem, table: SourceTable):
-    @task(task_id=f"validate_{table.name.lower()}", trigger_rule="all_done",
+    @task(task_id=f"validate_{table.lake_name}", trigger_rule="all_done",
           doc_md=f"Great Expectations suite `{system.code}.{table.name}` on every batch the gate evaluated "
                  "(promoted or refused); results kept for the Data Docs.")
     def validate() -> dict[str, Any]:

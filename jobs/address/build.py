@@ -63,7 +63,7 @@ def build_address(spark: SparkSession, lake, registry: Mapping[str, SourceSystem
     build_id = build_id or f"build_address:{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
     specs = load_specs(TABLES_DIR)
     metadata = {"batch_id": build_id, "job": "build_address"}
-    authority = f"silver.{settings.authority_system.code}_{settings.authority_table.name.lower()}"
+    authority = settings.authority_table.silver_name(settings.authority_system.code)
     if not lake.exists(authority):
         raise FileNotFoundError(f"{authority} does not exist: ingest and gate {settings.authority} first")
     versions = {STANDARD: lake.write_spark(conform(standard_addresses(lake.read_spark(spark, authority), settings),

@@ -136,7 +136,7 @@ def address_records(spark: SparkSession, lake, settings: MatchingSettings) -> Da
 
     frames = []
     for source in settings.sources:
-        name = f"{source.system.code}_{source.table.name.lower()}"
+        name = source.table.lake_id(source.system.code)
         key = source.table.primary_key[0]
         for layer in ("silver", "quarantine"):
             if not lake.exists(f"{layer}.{name}"):

@@ -217,7 +217,7 @@ def _role_frame(frame: DataFrame, role: PersonRole, layer: str) -> DataFrame:
     key = role.table.primary_key[0]
     missing = sorted((set(role.columns.values()) | set(role.attributes.values())) - available)
     if missing:
-        raise KeyError(f"{layer}.{role.system.code}_{role.table.name.lower()} lacks the columns {missing} "
+        raise KeyError(f"{layer}.{role.table.lake_id(role.system.code)} lacks the columns {missing} "
                        f"(registry {role.system.path} or jobs/person/attributes.yaml)")
 
     types = dict(frame.dtypes)
@@ -254,7 +254,7 @@ def layer_tables(roles: list[PersonRole]) -> dict[str, list[PersonRole]]:
     out: dict[str, list[PersonRole]] = {}
     for role in roles:
         for layer in ("silver", "quarantine"):
-            out.setdefault(f"{layer}.{role.system.code}_{role.table.name.lower()}", []).append(role)
+            out.setdefault(f"{layer}.{role.table.lake_id(role.system.code)}", []).append(role)
     return out
 
 

@@ -64,7 +64,7 @@ def validate_frame(frame, system: SourceSystem, table: SourceTable, as_of: str, 
     context = gx.get_context(mode="ephemeral")
     # Task logs get one line per validation (below), not GX's progress bars.
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    asset = context.data_sources.add_pandas("bronze").add_dataframe_asset(name=f"{system.code}_{table.name.lower()}")
+    asset = context.data_sources.add_pandas("bronze").add_dataframe_asset(name=table.lake_id(system.code))
     definition = context.validation_definitions.add(gx.ValidationDefinition(
         name=f"{suite_name(system, table)}:{batch_id}", data=asset.add_batch_definition_whole_dataframe("batch"),
         suite=context.suites.add(build_suite(system, table))))
@@ -82,7 +82,7 @@ def failed_checks(result) -> dict[str, bool]:
 
 
 def results_dir(home: Home, system: SourceSystem, table: SourceTable) -> Path:
-    return home.gx / "validations" / f"{system.code}_{table.name.lower()}"
+    return home.gx / "validations" / table.lake_id(system.code)
 
 
 def _file_name(gate_batch_id: str) -> str:

@@ -61,7 +61,7 @@ def test_tasks_outlets_and_settings_follow_the_registry(dagbag):
         assert dag.start_date.year < 2026 and dag.start_date.tzinfo is not None
         assert {"citylake", "ingest", code} <= set(dag.tags)
         assert system.name_zh in dag.doc_md and system.name_en in dag.doc_md and system.owner in dag.doc_md
-        expected = {f"extract_{t.name.lower()}": t.bronze_name(code) for t in system.tables}
+        expected = {f"extract_{t.lake_name}": t.bronze_name(code) for t in system.tables}
         assert {t.task_id for t in dag.tasks} == set(expected)
         for task in dag.tasks:
             bronze = expected[task.task_id]

@@ -34,7 +34,7 @@ def test_one_promotion_dag_per_system_scheduled_by_its_bronze_assets(dagbag):
         scheduled = {a.name for a in dag.timetable.asset_condition.objects}
         assert scheduled == {t.bronze_name(code) for t in system.tables} | {
             ref.silver for rule in rules for ref in rule.contradicted_by if ref.system.code != code}
-        tables = [t.name.lower() for t in system.tables]
+        tables = [t.lake_name for t in system.tables]
         assert {t.task_id for t in dag.tasks} == {*(f"gate_{t}" for t in tables), *(f"validate_{t}" for t in tables),
                                                   *(f"check_{r.rule.removeprefix('cross.')}" for r in rules),
                                                   "data_docs", "department_report", "fail_if_any_failed"}
