@@ -174,11 +174,14 @@ def run_stages(home: Home, stages: Sequence[str], systems: Sequence[str] | None 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from citylake.configuration import check_configuration
-    from citylake.sources.registry import load_registry
+    from citylake.sources.registry import load_registry_report
 
-    check_configuration(synthcity=False)
+    check_configuration(synthcity=False, registry=False)
     home = Home.from_env()
-    known = load_registry()
+    report = load_registry_report()
+    for code, message in report.broken.items():
+        log.error("%s: not run, its registry file does not load: %s", code, _one_line(ValueError(message)))
+    known = report.systems
     unknown = [s for s in args.system or () if s not in known]
     if unknown:
         raise ValueError(f"unknown system(s) {', '.join(unknown)}; systems: {', '.join(known)}")
@@ -187,9 +190,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.system and stages == ("gold",):
         raise ValueError("--system selects department systems: it applies to the ingest and gate stages")
     started = time.perf_counter()
-    run_stages(home, stages, args.system)
+    # Without --system, the systems that load: a broken file's own DAG would fail the stage for all.
+    run_stages(home, stages, args.system or (list(known) if report.broken else None))
     print(f"\n{' + '.join(stages)} on {home.root} done in {time.perf_counter() - started:.0f} s; "
           "where every table stands: citylake status")
+    if report.broken:
+        print(f"not run: {', '.join(report.broken)} (registry errors above)")
+        return 1
     return 0
 
 

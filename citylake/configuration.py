@@ -51,8 +51,9 @@ def yaml_error_line(exc: yaml.YAMLError) -> str:
     return f"not valid YAML{place}: {problem}"
 
 
-def configuration_files() -> list[Path]:
-    """Every YAML file of the pipeline's configuration except the synthetic city's."""
+def configuration_files(registry: bool = True) -> list[Path]:
+    """Every YAML file of the pipeline's configuration except the synthetic city's (and, with
+    ``registry=False``, the source registry's)."""
     import os
 
     from citylake.quality.checks import INDICATORS_FILE
@@ -60,16 +61,18 @@ def configuration_files() -> list[Path]:
     from citylake.schemas.standards import STANDARDS_DIR
     from citylake.sources.registry import DEFAULT_REGISTRY, REGISTRY_ENV
 
-    registry = Path(os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
-    return [*sorted(STANDARDS_DIR.glob("*.yaml")), *sorted(registry.glob("*.yaml")), INDICATORS_FILE, RULES_FILE]
+    systems = sorted(Path(os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY).glob("*.yaml")) if registry else []
+    return [*sorted(STANDARDS_DIR.glob("*.yaml")), *systems, INDICATORS_FILE, RULES_FILE]
 
 
-def check_configuration(synthcity_config: str | Path | None = None, synthcity: bool = True) -> None:
+def check_configuration(synthcity_config: str | Path | None = None, synthcity: bool = True,
+                        registry: bool = True) -> None:
     """Load and validate every configuration file; raise one ``ValueError`` line naming file and entry.
 
     ``synthcity_config`` is the synthetic city's ``--config`` overlay (``synthcity=False``: the
-    command generates nothing, skip it). Loaders keep what they loaded (cached), so the check costs
-    the later work nothing.
+    command generates nothing, skip it). ``registry=False`` leaves the source registry to the caller,
+    which runs the systems that load (``citylake run``). Loaders keep what they loaded (cached), so
+    the check costs the later work nothing.
     """
     from citylake.quality.checks import INDICATORS_FILE, indicators
     from citylake.quality.cross_source import RULES_FILE, load_rules
@@ -77,10 +80,11 @@ def check_configuration(synthcity_config: str | Path | None = None, synthcity: b
     from citylake.sources.registry import load_registry
     from citylake.synthcity.config import load_config
 
-    for path in configuration_files():
+    for path in configuration_files(registry):
         read_yaml(path)
-    steps = [(STANDARDS_DIR, standards), ("the source registry", load_registry), (INDICATORS_FILE, indicators),
-             (RULES_FILE, load_rules)]
+    steps = [(STANDARDS_DIR, standards), (INDICATORS_FILE, indicators), (RULES_FILE, load_rules)]
+    if registry:
+        steps.insert(1, ("the source registry", lambda: load_registry(strict=True)))
     if synthcity:
         steps.insert(0, (synthcity_config or "the synthetic city's configuration", lambda: load_config(synthcity_config)))
     for where, load in steps:

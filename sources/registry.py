@@ -9,6 +9,7 @@ the file and the entry.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from pathlib import Path
 import yaml
 
 from citylake.schemas.standards import standard_field
+
+log = logging.getLogger(__name__)
 
 REGISTRY_ENV = "CITYLAKE_SOURCES"
 DEFAULT_REGISTRY = Path(__file__).with_name("systems")
@@ -222,15 +225,66 @@ def load_system(path: Path) -> SourceSystem:
                         schedule=_req(doc, "schedule", str(path)), tables=tuple(tables), path=path)
 
 
-def load_registry(directory: str | Path | None = None) -> dict[str, SourceSystem]:
-    """Every ``*.yaml`` of the registry directory (``$CITYLAKE_SOURCES``, else ``sources/systems/``), by code."""
+def load_registry(directory: str | Path | None = None, strict: bool = False) -> dict[str, SourceSystem]:
+    """Every ``*.yaml`` of the registry directory (``$CITYLAKE_SOURCES``, else ``sources/systems/``), by code.
+
+    A file that does not load stops its own system only: it is left out and its error logged (once
+    per process); its ingestion DAG fails naming it (citylake.orchestration.ingest_dags), and
+    ``citylake run`` prints it. ``strict`` raises :class:`RegistryError` for the first broken file
+    instead (citylake.configuration.check_configuration, before a demo)."""
+    report = load_registry_report(directory)
+    if report.broken and strict:
+        raise RegistryError(next(iter(report.broken.values())))
+    for message in report.broken.values():
+        if message not in _REPORTED:
+            _REPORTED.add(message)
+            log.error("source registry: %s (this system is left out; the others run)", message)
+    return report.systems
+
+
+_REPORTED: set[str] = set()
+
+
+@dataclass(frozen=True)
+class RegistryReport:
+    """The systems that loaded, and the message of each file that did not, by its system code
+    (the file's ``system:`` entry when readable, else the file name without ``.yaml``)."""
+
+    systems: dict[str, SourceSystem]
+    broken: dict[str, str]
+
+
+def load_registry_report(directory: str | Path | None = None) -> RegistryReport:
+    """Load every registry file on its own: a broken file is reported, the others load."""
     root = Path(directory or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
     if not root.is_dir():
         raise RegistryError(f"source registry {root} is not a directory")
     systems: dict[str, SourceSystem] = {}
+    broken: dict[str, str] = {}
     for path in sorted(root.glob("*.yaml")):
-        system = load_system(path)
-        if system.code in systems:
-            raise RegistryError(f"{path}: system '{system.code}' is already defined in {systems[system.code].path}")
+        try:
+            system = load_system(path)
+            if system.code in systems:
+                raise RegistryError(f"{path}: system '{system.code}' is already defined in "
+                                    f"{systems[system.code].path}")
+        except RegistryError as exc:
+            code = _code_of(path)
+            # A file repeating a loaded system's code is reported under its own file name.
+            while code in systems or code in broken:
+                code = f"{code}_{len(broken) + 1}"
+            broken[code] = str(exc)
+            continue
         systems[system.code] = system
-    return systems
+    return RegistryReport(systems, broken)
+
+
+def _code_of(path: Path) -> str:
+    """The system code a (possibly broken) registry file declares, for naming its error."""
+    try:
+        code = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("system")
+    except (yaml.YAMLError, AttributeError, UnicodeDecodeError):
+        code = None
+    if isinstance(code, str) and _IDENT.match(code):
+        return code
+    stem = re.sub(r"[^a-z0-9_]", "_", path.stem.lower()).strip("_")
+    return stem if _IDENT.match(stem or "") else "unnamed"

@@ -18,7 +18,7 @@ from airflow.sdk import DAG, AssetAny, get_current_context, task
 from citylake.orchestration.ingest_dags import DEFAULT_ARGS, START_DATE
 from citylake.orchestration.person_dags import gold_asset
 from citylake.orchestration.promote_dags import silver_asset
-from citylake.sources.registry import SourceSystem, load_registry
+from citylake.sources.registry import SourceSystem, load_registry_report
 
 DAG_ID = "build_address"
 GOLD_TABLES = ("gold.standard_address", "gold.address_link", "gold.person_address")
@@ -48,7 +48,8 @@ def build() -> dict[str, Any]:
 
 
 def build_address_dag(registry: Mapping[str, SourceSystem] | None = None) -> DAG:
-    systems = load_registry() if registry is None else registry
+    # A broken registry file stops its own system only (its ingest DAG says why).
+    systems = load_registry_report().systems if registry is None else registry
     with DAG(
         dag_id=DAG_ID,
         description="地址库: standard-address list + source addresses → gold.standard_address, address_link",

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 from airflow.sdk import DAG, Asset, get_current_context, task
 
-from citylake.sources.registry import SourceSystem, SourceTable, load_registry
+from citylake.sources.registry import SourceSystem, SourceTable, load_registry_report
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -194,8 +194,38 @@ def build_ingest_dag(system: SourceSystem) -> DAG:
     return dag
 
 
+def build_broken_dag(code: str, message: str) -> DAG:
+    """``ingest_<code>`` of a registry file that does not load: one task failing with the file's error.
+
+    One broken file must not take the other departments' DAGs with it (they come from one DAG
+    file); its own DAG fails every day, naming what to fix, until the file is mended."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with DAG(
+        dag_id=f"ingest_{code}",
+        description=f"registry error: {message}"[:200],
+        doc_md=f"The registry file of system `{code}` does not load:\n\n```\n{message}\n```",
+        schedule="@daily",
+        start_date=START_DATE,
+        catchup=False,
+        default_args={**DEFAULT_ARGS, "retries": 0},
+        tags=["citylake", "ingest", code, "registry-error"],
+    ) as dag:
+        @task(task_id="registry_error")
+        def registry_error() -> None:
+            raise AirflowFailException(message)
+
+        registry_error()
+    return dag
+
+
 def build_ingest_dags(registry: Mapping[str, SourceSystem] | None = None) -> dict[str, DAG]:
-    """One ingestion DAG per source system of ``registry`` (default: :func:`load_registry`), by dag id."""
-    systems = load_registry() if registry is None else registry
-    dags = [build_ingest_dag(system) for system in systems.values()]
+    """One ingestion DAG per source system of ``registry`` (default: the registry directory, each
+    file on its own: a broken file gets :func:`build_broken_dag`), by dag id."""
+    if registry is None:
+        report = load_registry_report()
+        dags = [build_ingest_dag(system) for system in report.systems.values()]
+        dags += [build_broken_dag(code, message) for code, message in report.broken.items()]
+    else:
+        dags = [build_ingest_dag(system) for system in registry.values()]
     return {dag.dag_id: dag for dag in dags}

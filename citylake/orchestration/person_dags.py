@@ -19,7 +19,7 @@ from airflow.sdk import DAG, AssetAny, get_current_context, task
 
 from citylake.orchestration.ingest_dags import DEFAULT_ARGS, START_DATE, bronze_asset
 from citylake.orchestration.promote_dags import silver_asset
-from citylake.sources.registry import SourceSystem, load_registry
+from citylake.sources.registry import SourceSystem, load_registry_report
 
 DAG_ID = "build_person"
 GOLD_TABLES = ("gold.person", "gold.person_source_link", "gold.person_conflict", "gold.person_profile",
@@ -55,7 +55,8 @@ def build() -> dict[str, Any]:
 
 
 def build_person_dag(registry: Mapping[str, SourceSystem] | None = None) -> DAG:
-    systems = load_registry() if registry is None else registry
+    # A broken registry file stops its own system only (its ingest DAG says why).
+    systems = load_registry_report().systems if registry is None else registry
     with DAG(
         dag_id=DAG_ID,
         description="人口库: silver person records → gold.person, links, conflicts, profiles",

@@ -263,3 +263,32 @@ def test_a_missing_connection_fails_at_once_naming_it(home, monkeypatch):
     message = str(raised.value)
     assert "no Airflow connection 'citylake_gongan'" in message and "AIRFLOW_CONN_CITYLAKE_GONGAN" in message
     assert not (home.sources / "gongan.db").exists()  # nothing read, nothing created
+
+
+@pytest.mark.slow
+def test_a_broken_registry_file_stops_only_its_own_system(home, tmp_path, monkeypatch, caplog, capsys):
+    import shutil
+
+    from citylake.cli import main
+    from citylake.sources.registry import DEFAULT_REGISTRY
+
+    registry = tmp_path / "registry"
+    shutil.copytree(DEFAULT_REGISTRY, registry)
+    (registry / "tuiyi.yaml").write_text(
+        "system: tuiyi\nname_zh: 退役军人优抚信息系统\nname_en: Veterans\nowner: 退役军人事务局\nconnection: citylake_tuiyi\n"
+        "schedule: '@daily'\ntables:\n  - {name: YFDX, description: 优抚对象, primary_key: [ID], load: snapshot, "
+        "columns: {SFZH: person.passport}}\n", encoding="utf-8")
+    monkeypatch.setenv("CITYLAKE_SOURCES", str(registry))
+    monkeypatch.setenv("CITYLAKE_HOME", str(home.root))
+    generate(200, 4, [home.sqlite_source_url()], home.truth)
+
+    caplog.set_level(logging.INFO, logger="citylake")
+    assert main(["run", "--stage", "ingest"]) == 1
+    assert "not run: tuiyi" in capsys.readouterr().out
+    assert any("tuiyi: not run, its registry file does not load" in r.getMessage() and "person.passport" in r.getMessage()
+               for r in caplog.records)
+    lake = open_lake(home.lake)
+    assert all(lake.exists(t.bronze_name(code)) for code, s in load_registry().items() for t in s.tables)
+    # In Airflow the broken file is a DAG of its own, failing with the file's error.
+    with pytest.raises(IngestRunError, match=r"ingest_tuiyi\.registry_error: .*tuiyi\.yaml.*person\.passport"):
+        run_ingest(home, ["tuiyi"])
