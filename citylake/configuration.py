@@ -71,6 +71,7 @@ def check_configuration(synthcity_config: str | Path | None = None, synthcity: b
     command generates nothing, skip it). Loaders keep what they loaded (cached), so the check costs
     the later work nothing.
     """
+    from citylake.catalog.classification import gold_classifications
     from citylake.quality.checks import INDICATORS_FILE, indicators
     from citylake.quality.cross_source import RULES_FILE, load_rules
     from citylake.schemas.standards import STANDARDS_DIR, standards
@@ -80,7 +81,7 @@ def check_configuration(synthcity_config: str | Path | None = None, synthcity: b
     for path in configuration_files():
         read_yaml(path)
     steps = [(STANDARDS_DIR, standards), ("the source registry", load_registry), (INDICATORS_FILE, indicators),
-             (RULES_FILE, load_rules)]
+             (RULES_FILE, load_rules), ("the gold specs (jobs/*/tables)", gold_classifications)]
     if synthcity:
         steps.insert(0, (synthcity_config or "the synthetic city's configuration", lambda: load_config(synthcity_config)))
     for where, load in steps:

@@ -49,6 +49,10 @@ GOVERNANCE_STATS_COLUMNS: Mapping[str, frozenset[str]] = {
                               "source_table"}),
     # The reader's account name is personal; the query is kept only as its hash.
     "access_log": frozenset({"accessed_at", "role", "interface", "rows", "query_sha256", "outcome"}),
+    "usage_report": frozenset({
+        "period", "period_start", "period_end", "department", "system", "source_table", "read_table", "via", "role",
+        "interface", "reads", "rows", "refused", "failed", "distinct_queries", "first_read_at", "last_read_at",
+        "generated_at"}),
 }
 
 
