@@ -3,12 +3,14 @@
 Roles (``--role`` or ``$CITYLAKE_ROLE``; analyst when neither is set — deny by default):
 
 * ``engineer`` — every table and column as stored.
-* ``analyst`` — every table; each column as its classification allows: non-personal columns as they
-  are; ID numbers as keyed pseudonyms (``P`` + HMAC-SHA256 of the normalised number under
+* ``analyst`` — every table; each column as its classification's sensitivity declares
+  (``schemas/standards/*.yaml``, ``sensitivity.mask``): non-personal columns as they are; ID numbers
+  (``mask: pseudonym``) as keyed pseudonyms (``P`` + HMAC-SHA256 of the normalised number under
   ``$CITYLAKE_PSEUDONYM_KEY``, the same in every table, so tables still join on them) with the masked
   number beside them in ``<column>_masked`` (370102********1234); names, phones, addresses and birth
-  dates masked by :mod:`citylake.catalog.masking` (张*, 138****5678); any other personal or
-  unclassified column hidden (absent from the table).
+  dates by their rule in :mod:`citylake.catalog.masking` (张*, 138****5678); a personal field that
+  declares no mask, a personal nested value and any unclassified column hidden (absent from the
+  table): deny by default.
 * ``district:<GB/T 2260 code>`` — as analyst, only tables with a ``district_code`` column and only
   their rows of that district (区县数据返还).
 * ``department:<system>`` — the department's own source tables (bronze, silver, quarantine of that
@@ -18,8 +20,9 @@ Roles (``--role`` or ``$CITYLAKE_ROLE``; analyst when neither is set — deny by
 A column's classification: in the source layers the standard field the registry maps it to (its
 ``sensitivity`` in ``schemas/standards/``); unmapped lake metadata, keys, update times and non-text
 columns are non-personal, unmapped text is unclassified. In gold, the spec's ``classification``
-(``public`` or the standard field whose values the column carries, so that a value derived from a
-sensitive field stays sensitive). In governance, the non-personal columns of
+(``public`` or the standard field whose values the column carries) made stricter by what the column
+is ``derived_from`` (:mod:`citylake.catalog.classification`), so that a value derived from a
+sensitive field stays sensitive. In governance, the non-personal columns of
 :mod:`citylake.privacy`, plus the values masked when they were recorded.
 """
 
@@ -34,17 +37,17 @@ from functools import cache
 
 import pyarrow as pa
 
-from citylake.catalog.masking import MASKS
 from citylake.lake.names import TableName
-from citylake.privacy import GOVERNANCE_STATS_COLUMNS, METADATA_COLUMNS, NON_PERSONAL_CATEGORY, SOURCE_LAYERS
+from citylake.privacy import GOVERNANCE_STATS_COLUMNS, METADATA_COLUMNS, SOURCE_LAYERS
 
 ROLE_ENV = "CITYLAKE_ROLE"
 PSEUDONYM_KEY_ENV = "CITYLAKE_PSEUDONYM_KEY"
 PUBLIC = "public"
 SHOWN, PSEUDONYMISED, MASKED, HIDDEN = "shown", "pseudonymised", "masked", "hidden"
 ROLE_KINDS = ("engineer", "analyst", "district", "department")
-# Standard fields whose values identify a person across tables: pseudonymised, not masked.
-IDENTIFIERS = frozenset({"person.id_number", "party.id_number"})
+# The mask (schemas/standards, sensitivity.mask) of fields whose values identify a person across
+# tables: pseudonymised, not masked, so that analysts can still join on them.
+PSEUDONYM = "pseudonym"
 # Governance columns holding values masked when they were recorded.
 _GOVERNANCE_MASKED = frozenset({"masked_value", "description"})
 # Governance tables a department does not read even for its own system: who read its data is the
@@ -126,13 +129,6 @@ def _source_tables() -> dict[str, _SourceTable]:
     return out
 
 
-@cache
-def _gold_classifications() -> dict[str, dict[str, str | None]]:
-    from citylake.jobs.spec import all_gold_specs
-
-    return {table: {c.name: c.classification for c in spec.columns} for table, spec in all_gold_specs().items()}
-
-
 def _is_text(data_type: pa.DataType) -> bool:
     return pa.types.is_string(data_type) or pa.types.is_large_string(data_type) or pa.types.is_string_view(data_type)
 
@@ -154,18 +150,27 @@ def classification(table: TableName, field: pa.Field) -> str | None:
         allowed = GOVERNANCE_STATS_COLUMNS.get(table.name, frozenset()) | _GOVERNANCE_MASKED
         return PUBLIC if field.name in allowed else None
     if table.layer == "gold":
-        return _gold_classifications().get(str(table), {}).get(field.name)
+        from citylake.catalog.classification import gold_classifications
+
+        return gold_classifications().get(str(table), {}).get(field.name)
     return None
+
+
+def _sensitivity(label: str):
+    from citylake.schemas.standards import standard_field
+
+    return standard_field(label.partition("@")[0]).sensitivity
 
 
 def _is_public(label: str | None) -> bool:
     if label == PUBLIC:
         return True
-    if label is None:
-        return False
-    from citylake.schemas.standards import standard_field
+    return label is not None and not _sensitivity(label).personal
 
-    return standard_field(label).sensitivity.category == NON_PERSONAL_CATEGORY
+
+def is_identifier(label: str | None) -> bool:
+    """Whether a column of classification ``label`` is pseudonymised for analysts (``mask: pseudonym``)."""
+    return label not in (None, PUBLIC) and _sensitivity(label).mask == PSEUDONYM
 
 
 # ------------------------------------------------------------------------------ views
@@ -227,7 +232,7 @@ def view(role: Role, table: TableName, schema: pa.Schema, key_available: bool) -
         elif how == MASKED:
             # Without a key an ID number is only masked, and under <column>_masked as when it is
             # pseudonymised: a masked number is no join key, so it must not pass for the column.
-            identifier = label in IDENTIFIERS
+            identifier = is_identifier(label)
             alias = _quote(field.name + "_masked") if identifier else column
             select.append(f"citylake_mask({_literal(label)}, CAST({column} AS VARCHAR)) AS {alias}")
             if identifier:
@@ -239,23 +244,28 @@ def view(role: Role, table: TableName, schema: pa.Schema, key_available: bool) -
 
 
 def treatment(label: str | None, data_type: pa.DataType, key_available: bool) -> str:
-    """How an analyst reads a column of classification ``label``: shown, pseudonymised, masked or hidden."""
+    """How an analyst reads a column of classification ``label``: shown, pseudonymised, masked or hidden.
+
+    As its standard field's ``sensitivity.mask`` says (schemas/standards); deny by default: an
+    unclassified column, a personal field without a mask, and a personal nested value (a document,
+    a list: no mask applies to its parts) are hidden."""
     if _is_public(label):
         return SHOWN
-    if label in IDENTIFIERS:
+    if label is None or pa.types.is_nested(data_type):
+        return HIDDEN
+    rule = _sensitivity(label).mask
+    if rule == PSEUDONYM:
         return PSEUDONYMISED if key_available else MASKED
-    if label is not None and label.partition("@")[0] in MASKS and not pa.types.is_nested(data_type):
-        return MASKED
-    return HIDDEN
+    if rule == "shown":
+        return SHOWN
+    return MASKED if rule else HIDDEN
 
 
 def grade(label: str | None) -> int | None:
     """The sensitivity grade (schemas/standards) of a column's classification; None if public or unclassified."""
     if label is None or label == PUBLIC:
         return None
-    from citylake.schemas.standards import standard_field
-
-    return standard_field(label.partition("@")[0]).sensitivity.grade
+    return _sensitivity(label).grade
 
 
 def mask_values(fields: pa.Array, values: pa.Array) -> pa.Array:

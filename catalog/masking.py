@@ -1,10 +1,13 @@
 """Masking of personal data for people who need to recognise a record, not read it
-(departments' feedback lists, analysts' queries). Rules per standard field; no national rule fixes
-them, these follow common practice: ID 370102********1234, name 张*, phone 138****5678."""
+(departments' feedback lists, analysts' queries). Each standard field names its rule in
+``schemas/standards/*.yaml`` (``sensitivity.mask``); no national rule fixes them, these follow common
+practice: ID 370102********1234, name 张*, phone 138****5678. A personal field that names no rule
+is hidden: whatever prints it prints only asterisks (deny by default)."""
 
 from __future__ import annotations
 
 import unicodedata
+from functools import cache
 
 # A masked value shows where a problem is, it is no copy of the value: long ones are cut.
 MAX_SHOWN = 64
@@ -30,28 +33,48 @@ def mask_text(value: str) -> str:
     return value[:keep] + "*" * (len(value) - keep)
 
 
-# Standard field -> masking rule; fields not listed (codes, dates, organisation names, USCCs) are
-# not personal on their own and are shown as they are.
-MASKS = {
-    "person.id_number": mask_id_number,
-    "party.id_number": mask_id_number,
-    "person.name": mask_name,
-    "party.name": mask_name,
-    "person.mobile": mask_phone,
-    "address.text": mask_text,
-    "person.birth_date": lambda v: v[:4] + "-**-**" if len(v) >= 4 else "*" * len(v),
-    # A sex code identifies no one alone and is what population statistics group by: shown.
-    "person.sex": lambda v: v,
+def mask_year(value: str) -> str:
+    return value[:4] + "-**-**" if len(value) >= 4 else "*" * len(value)
+
+
+def hide(value: str) -> str:
+    return "*" * len(value)
+
+
+# The rules a standard field's ``sensitivity.mask`` names. ``pseudonym``: analysts read a keyed
+# pseudonym they can join on (citylake.catalog.access); printed, the value is masked as an ID number.
+# ``shown``: the value identifies no one alone and is shown as it is.
+RULES = {
+    "pseudonym": mask_id_number,
+    "id_number": mask_id_number,
+    "name": mask_name,
+    "phone": mask_phone,
+    "address": mask_text,
+    "year": mask_year,
+    "shown": lambda v: v,
 }
+
+
+@cache
+def rule_of(field: str):
+    """The masking rule of standard field ``field`` (``person.name@husband`` too): its declared rule;
+    shown as it is for a non-personal field (codes, organisation names, USCCs) or no standard field;
+    :func:`hide` for a personal field that declares none."""
+    if not field:
+        return RULES["shown"]
+    from citylake.schemas.standards import standard_field
+
+    sensitivity = standard_field(field.partition("@")[0]).sensitivity
+    if sensitivity.mask:
+        return RULES[sensitivity.mask]
+    return hide if sensitivity.personal else RULES["shown"]
 
 
 def mask(field: str, value: object) -> str | None:
     """``value`` of standard field ``field``, masked for display."""
     if value is None:
         return None
-    text = str(value)
-    rule = MASKS.get(field.partition("@")[0])
-    return printable(rule(text) if rule else text)
+    return printable(rule_of(field)(str(value)))
 
 
 def printable(text: str) -> str:

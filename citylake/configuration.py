@@ -74,6 +74,7 @@ def check_configuration(synthcity_config: str | Path | None = None, synthcity: b
     which runs the systems that load (``citylake run``). Loaders keep what they loaded (cached), so
     the check costs the later work nothing.
     """
+    from citylake.catalog.classification import gold_classifications
     from citylake.quality.checks import INDICATORS_FILE, indicators
     from citylake.quality.cross_source import RULES_FILE, load_rules
     from citylake.schemas.standards import STANDARDS_DIR, standards
@@ -82,7 +83,8 @@ def check_configuration(synthcity_config: str | Path | None = None, synthcity: b
 
     for path in configuration_files(registry):
         read_yaml(path)
-    steps = [(STANDARDS_DIR, standards), (INDICATORS_FILE, indicators), (RULES_FILE, load_rules)]
+    steps = [(STANDARDS_DIR, standards), (INDICATORS_FILE, indicators), (RULES_FILE, load_rules),
+             ("the gold specs (jobs/*/tables)", gold_classifications)]
     if registry:
         steps.insert(1, ("the source registry", lambda: load_registry(strict=True)))
     if synthcity:

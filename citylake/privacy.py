@@ -7,7 +7,7 @@ statistics, and the answer denies by default:
 
 * ``bronze.*``, ``silver.*``, ``quarantine.*`` tables of a registered source table: the lake's
   metadata columns (``_batch_id``, ``_extracted_at`` …); columns mapped to a standard field whose
-  sensitivity is not personal (``sensitivity.category`` 一般数据, e.g. a USCC); and, unmapped, the
+  sensitivity is not personal (``sensitivity.category`` 非个人信息, e.g. a USCC); and, unmapped, the
   primary key, the update column and columns that are not text (dates, amounts, counts). A text
   column that no standard declares non-personal gets none: department tables hold names and
   addresses in columns nobody mapped. A mapped personal field gets none whatever its type
@@ -28,7 +28,6 @@ from citylake.lake.names import TableName
 # The lake's own columns (ingestion and the gate): batch ids, sources, times, operations, hashes.
 METADATA_COLUMNS = frozenset({"_batch_id", "_source", "_extracted_at", "_op", "_row_hash"})
 SOURCE_LAYERS = ("bronze", "silver", "quarantine")
-NON_PERSONAL_CATEGORY = "一般数据"
 
 GOVERNANCE_STATS_COLUMNS: Mapping[str, frozenset[str]] = {
     "batch_audit": frozenset({
@@ -50,6 +49,10 @@ GOVERNANCE_STATS_COLUMNS: Mapping[str, frozenset[str]] = {
                               "source_table"}),
     # The reader's account name is personal; the query is kept only as its hash.
     "access_log": frozenset({"accessed_at", "role", "interface", "rows", "query_sha256", "outcome"}),
+    "usage_report": frozenset({
+        "period", "period_start", "period_end", "department", "system", "source_table", "read_table", "via", "role",
+        "interface", "reads", "rows", "refused", "failed", "distinct_queries", "first_read_at", "last_read_at",
+        "generated_at"}),
 }
 
 
@@ -111,7 +114,7 @@ class LakeStatsPolicy:
                 mapped, allowed = set(), set()
                 for column, field_name, _role in source.mapped_columns():
                     mapped.add(column)
-                    if standard_field(field_name).sensitivity.category == NON_PERSONAL_CATEGORY:
+                    if not standard_field(field_name).sensitivity.personal:
                         allowed.add(column)
                 # The key and the update column are the table's own identifiers and times, unless a
                 # standard says they are personal (a table keyed by ID number).

@@ -2,7 +2,10 @@
 with its Chinese name, description, key, sources and columns (Chinese name, Spark type, description,
 and optionally a ``classification``: ``public`` for a non-personal column, or the standard field whose
 values the column carries, e.g. ``person.id_number`` — a column derived from a sensitive field stays
-sensitive; an unclassified column is hidden from analysts, see :mod:`citylake.catalog.access`).
+sensitive; an unclassified column is hidden from analysts, see :mod:`citylake.catalog.access`), and
+optionally ``derived_from``: the standard fields, source columns (``<system>.<TABLE>.<COLUMN>``) or
+gold columns (``gold.<table>.<column>``) its values come from, whose sensitivity it inherits
+(:mod:`citylake.catalog.classification`).
 
 A spec is validated on load (errors name the file and the entry) and a job's output is checked
 against it before it is written (:func:`conform`), so the catalog's description of a table and the
@@ -23,10 +26,12 @@ if TYPE_CHECKING:
 
 _KEYS = {"table", "name_zh", "description", "key", "sources", "columns"}
 _COLUMN_KEYS = {"name_zh", "type", "description"}
-_OPTIONAL_COLUMN_KEYS = {"classification"}
+_OPTIONAL_COLUMN_KEYS = {"classification", "derived_from"}
 PUBLIC = "public"
 JOBS_DIR = Path(__file__).resolve().parent
 _TABLE = re.compile(r"^gold\.[a-z][a-z0-9_]*$")
+# A derived_from entry: a standard field (entity.field), a gold column, or a source column.
+_DERIVED = re.compile(r"^(?:[a-z_]+\.[a-z_]+|gold\.[a-z][a-z0-9_]*\.\w+|[a-z][a-z0-9_]*\.\w+\.\w+)$")
 
 
 class SpecError(ValueError):
@@ -40,6 +45,7 @@ class Column:
     type: str  # Spark SQL type as DataType.simpleString() writes it: string, date, array<string> …
     description: str
     classification: str | None = None  # "public", a standard field, or None: unclassified
+    derived_from: tuple[str, ...] = ()  # what its values come from (citylake.catalog.classification)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,17 @@ def _classification(entry: dict, where: str) -> str | None:
     return label
 
 
+def _derived_from(entry: dict, where: str) -> tuple[str, ...]:
+    values = entry.get("derived_from", [])
+    if not isinstance(values, list) or not all(isinstance(v, str) and _DERIVED.match(v) for v in values):
+        raise SpecError(f"{where}: derived_from must list standard fields (person.id_number), gold columns "
+                        f"(gold.<table>.<column>) or source columns (<system>.<TABLE>.<COLUMN>), got {values!r}")
+    for value in values:
+        if value.count(".") == 1:
+            _classification({"classification": value}, f"{where}: derived_from")
+    return tuple(values)
+
+
 def load_spec(path: Path) -> TableSpec:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -100,7 +117,8 @@ def load_spec(path: Path) -> TableSpec:
         if not isinstance(entry, dict) or not _COLUMN_KEYS <= set(entry) <= _COLUMN_KEYS | _OPTIONAL_COLUMN_KEYS:
             raise SpecError(f"{where}: expected {sorted(_COLUMN_KEYS)} and optionally {sorted(_OPTIONAL_COLUMN_KEYS)}")
         columns.append(Column(name, _text(entry, "name_zh", where), _text(entry, "type", where).replace(" ", ""),
-                              _text(entry, "description", where), _classification(entry, where)))
+                              _text(entry, "description", where), _classification(entry, where),
+                              _derived_from(entry, where)))
     names = {c.name for c in columns}
     for list_key in ("key", "sources"):
         values = doc[list_key]

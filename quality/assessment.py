@@ -6,8 +6,8 @@ Definitions (what a score means, so a department can check it by hand):
 - **Indicator score** X = A / B over the checks of one first-level indicator (规范性 01, 完整性 02,
   准确性 03 — which holds 唯一性 —, 一致性 04, 时效性 05, 可访问性 06; the indicator is the first two
   digits of the check's DB31/T 1523 code): A = Σ (evaluated − failed), B = Σ evaluated. When B = 0
-  the indicator is 未评价 (not evaluated): its score is NaN, never 100%. 可访问性 has no check yet,
-  so it is always 未评价.
+  the indicator is 未评价 (not evaluated): its score is NaN, never 100%. 可访问性 is measured from
+  the reads of the access log (:mod:`citylake.catalog.usage_report`): 未评价 until a table is read.
 - **Overall score** (综合得分) = Σ wᵢ·Xᵢ / Σ wᵢ over the indicators that were evaluated, with the
   weights of ``quality/indicators.yaml`` (``weights:``, equal by default); NaN if none was.
 - **Batch score**: the counts of one gate batch. An incremental batch holds only the rows that
@@ -211,6 +211,11 @@ def table_state(results: pd.DataFrame, as_of: datetime | pd.Timestamp | None = N
               .drop(columns=["_measured", "evaluated_at"]).rename(columns={"batch_id": "measured_batch_id"}))
     state = current.merge(chosen, on=["source_table", "check_id"], how="left")
     heads = latest[["source_table", "batch_id", "evaluated_at"]].drop_duplicates("source_table", keep="last")
+    # A table measured only outside the gate (read before its first batch was gated) is headed by
+    # its latest batch of any kind.
+    headless = rows[~rows["source_table"].isin(heads["source_table"])].sort_values(["evaluated_at", "batch_id"])
+    heads = pd.concat([heads, headless[["source_table", "batch_id", "evaluated_at"]].drop_duplicates(
+        "source_table", keep="last")])
     return state.merge(heads, on="source_table", how="left")
 
 

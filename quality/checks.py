@@ -27,7 +27,8 @@ UNCONVERTED = "_unconverted"
 # The rule of a row whose update time is missing (the update_time_present check).
 UPDATE_TIME_MISSING = "update_time.missing"
 BATCH_KINDS = ("volume", "freshness")
-TABLE_KINDS = ("cross_source",)
+# Checks of a whole table measured outside the gate, each run a batch of its own.
+TABLE_KINDS = ("cross_source", "accessible")
 
 
 class IndicatorsError(ValueError):

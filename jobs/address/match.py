@@ -25,7 +25,11 @@ from typing import TYPE_CHECKING
 from citylake.jobs.address.settings import LEVELS, MatchingSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyspark.sql import Column, DataFrame, SparkSession
+
+    from citylake.sources.registry import SourceSystem
 
 # (key name, level, the components it joins). ``building?``/``unit?``: an absent component is a
 # value of its own (an office has no building or unit), so a text leaving it out where the list
@@ -128,6 +132,15 @@ def match_texts(parsed: DataFrame, standard: DataFrame, settings: MatchingSettin
         F.when(room_ok, F.array("room_id")).otherwise(
             F.coalesce(F.col("coarse_candidates"), F.array().cast("array<string>"))).alias("candidates"),
         F.when(why.isNull(), F.col("reasons")).otherwise(F.concat(F.col("reasons"), F.array(why))).alias("reasons"))
+
+
+def source_tables(registry: Mapping[str, SourceSystem]) -> list[str]:
+    """The layer tables whose address columns are matched (what the gold specs' ``sources`` refer to by
+    this module)."""
+    from citylake.jobs.address.settings import load_settings
+
+    return sorted({f"{layer}.{s.system.code}_{s.table.name.lower()}" for s in load_settings(registry).sources
+                   for layer in ("silver", "quarantine")})
 
 
 def address_records(spark: SparkSession, lake, settings: MatchingSettings) -> DataFrame:

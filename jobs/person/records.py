@@ -258,6 +258,11 @@ def layer_tables(roles: list[PersonRole]) -> dict[str, list[PersonRole]]:
     return out
 
 
+def source_tables(registry: Mapping[str, SourceSystem], attributes: Path = ATTRIBUTES_FILE) -> list[str]:
+    """The layer tables the person build reads (what the gold specs' ``sources`` refer to by this module)."""
+    return sorted(layer_tables(person_roles(registry, attributes)))
+
+
 def table_versions(lake, registry: Mapping[str, SourceSystem], attributes: Path = ATTRIBUTES_FILE
                    ) -> dict[str, int]:
     """The current version of every existing layer table the records come from: read them at these

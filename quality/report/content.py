@@ -1,5 +1,6 @@
 """What a department report shows, gathered from the lake: key figures, scores, trend, the rules
-failing most and sample records to fix.
+failing most, sample records to fix, and who used the department's data (数据调用情况, the newest
+period of ``governance.usage_report``, :mod:`citylake.catalog.usage_report`).
 
 Scores come from :mod:`quality.assessment`; counts of rows from ``governance.batch_audit`` (the gate
 stage) and of issues from ``governance.quality_issue``. Every read is filtered to the department (or
@@ -15,6 +16,7 @@ from datetime import datetime
 import pandas as pd
 import pyarrow.compute as pc
 
+from citylake.catalog.usage_report import latest_report
 from citylake.ingest import governance as gov
 from citylake.quality import assessment
 from citylake.quality.checks import check_kind, finding_kind
@@ -58,6 +60,7 @@ class DepartmentContent:
     top_rules: pd.DataFrame
     samples: pd.DataFrame
     systems: list[str] = field(default_factory=list)
+    usage: list[dict] = field(default_factory=list)  # governance.usage_report rows of the newest period
 
 
 # ------------------------------------------------------------------------------------ batch audit
@@ -181,4 +184,5 @@ def gather(lake, department: str, generated_at: datetime) -> DepartmentContent:
         department=department, generated_at=generated_at, figures=figures,
         indicators=indicators[assessment.SCORE_COLUMNS].reset_index(drop=True), tables=tables,
         trend=assessment.department_trend(lake, department), top_rules=top_rules(lake, department),
-        samples=sample_records(lake, department), systems=sorted(tables["system"].dropna().unique()))
+        samples=sample_records(lake, department), systems=sorted(tables["system"].dropna().unique()),
+        usage=latest_report(lake, department))

@@ -97,7 +97,20 @@ def department_context(content: DepartmentContent) -> dict:
         "top_rules": content.top_rules.to_dict("records"),
         "samples": content.samples.astype(object).where(content.samples.notna(), None).to_dict("records"),
         "export_command": f"citylake feedback export --department {content.department} --format xlsx",
+        **usage_context(content.usage),
     }
+
+
+def usage_context(rows: list[dict]) -> dict:
+    """The 数据调用情况 section: the period and one line per (source table, table read, consumer)."""
+    if not rows:
+        return {"usage": [], "usage_period": None}
+    first = rows[0]
+    order = sorted(rows, key=lambda r: (r["source_table"], r["via"] != "direct", r["read_table"], r["user"],
+                                        r["role"], r["interface"]))
+    return {"usage_period": f"{local_time(first['period_start'])} 至 {local_time(first['period_end'])}",
+            "usage": [{**r, "via_zh": "直接读取" if r["via"] == "direct" else "经由派生的主题库表",
+                       "last_text": local_time(r["last_read_at"])} for r in order]}
 
 
 def render_department_report(lake, department: str, out_dir: str | Path,

@@ -2,6 +2,13 @@
 party 当事人), each field with its Chinese name, type, whether it is required, the national
 standard it follows, its validator (:mod:`citylake.schemas.validators`) and its sensitivity.
 
+Sensitivity (数据分类分级) is declared in GB/T 43697-2024's terms: ``category`` the personal-information
+class (敏感个人信息, 一般个人信息, or 非个人信息), ``level`` the grade (一般数据, 重要数据, 核心数据),
+``grade`` the sub-level of 一般数据 (1-4, its Annex H), and ``mask`` the rule a reader who may not see
+the value gets it through (:data:`citylake.catalog.masking.RULES`). A personal field without a mask
+is hidden (deny by default). What is derived from a field inherits its sensitivity
+(:mod:`citylake.catalog.classification`).
+
 Department columns are mapped to these fields in the source registry; the quality stage derives
 its checks from them. Files are validated on load and errors name the file and the field.
 """
@@ -47,10 +54,29 @@ class StandardsError(ValueError):
     """A standards file has a missing, unknown or malformed entry."""
 
 
+# GB/T 43697-2024: personal-information classes (Annex B), grades, and the sub-levels of 一般数据 (Annex H).
+CATEGORIES = ("敏感个人信息", "一般个人信息", "非个人信息")
+NON_PERSONAL = "非个人信息"
+LEVELS = ("一般数据", "重要数据", "核心数据")
+GRADES = (1, 2, 3, 4)
+_SENSITIVITY_KEYS = {"category", "level", "grade"}
+
+
 @dataclass(frozen=True)
 class Sensitivity:
     category: str
+    level: str
     grade: int
+    mask: str | None = None  # a rule of citylake.catalog.masking.RULES; None: hidden where not shown
+
+    @property
+    def personal(self) -> bool:
+        return self.category != NON_PERSONAL
+
+    @property
+    def label(self) -> str:
+        """``一般数据4级``, ``重要数据`` …: the grade as a catalog writes it."""
+        return f"{self.level}{self.grade}级" if self.level == LEVELS[0] else self.level
 
 
 @dataclass(frozen=True)
@@ -98,6 +124,24 @@ _FIELD_KEYS = {"name_zh", "type", "required", "standard", "validator", "sensitiv
 _OPTIONAL_KEYS = {"max_length"}
 
 
+def _sensitivity(entry: object, where: str) -> Sensitivity:
+    from citylake.catalog.masking import RULES
+
+    where = f"{where}: sensitivity"
+    if not isinstance(entry, dict) or not _SENSITIVITY_KEYS <= set(entry) <= _SENSITIVITY_KEYS | {"mask"}:
+        raise StandardsError(f"{where}: expected {{category, level, grade}} and optionally mask, got {entry!r}")
+    if entry["category"] not in CATEGORIES:
+        raise StandardsError(f"{where}: category {entry['category']!r} is not one of {list(CATEGORIES)} (GB/T 43697)")
+    if entry["level"] not in LEVELS:
+        raise StandardsError(f"{where}: level {entry['level']!r} is not one of {list(LEVELS)} (GB/T 43697)")
+    if type(entry["grade"]) is not int or entry["grade"] not in GRADES:
+        raise StandardsError(f"{where}: grade {entry['grade']!r} is not one of {list(GRADES)}")
+    mask = entry.get("mask")
+    if mask is not None and mask not in RULES:
+        raise StandardsError(f"{where}: mask {mask!r} is not one of {sorted(RULES)} (citylake.catalog.masking)")
+    return Sensitivity(entry["category"], entry["level"], entry["grade"], mask)
+
+
 def _load(path: Path) -> StandardEntity:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(doc, dict):
@@ -124,12 +168,8 @@ def _load(path: Path) -> StandardEntity:
         max_length = spec.get("max_length")
         if max_length is not None and (type(max_length) is not int or max_length < 1 or spec["type"] != "string"):
             raise StandardsError(f"{where}: max_length must be a positive whole number, on a string field")
-        sensitivity = spec["sensitivity"]
-        if not isinstance(sensitivity, dict) or set(sensitivity) != {"category", "grade"}:
-            raise StandardsError(f"{where}: sensitivity needs a category and a grade")
         fields[name] = StandardField(entity, name, spec["name_zh"], spec["type"], bool(spec["required"]),
-                                     spec["standard"], spec["validator"],
-                                     Sensitivity(sensitivity["category"], int(sensitivity["grade"])),
+                                     spec["standard"], spec["validator"], _sensitivity(spec["sensitivity"], where),
                                      spec["description"], max_length)
     return StandardEntity(entity, doc["name_zh"], doc["description"], fields)
 

@@ -181,7 +181,7 @@ def test_export_returns_a_districts_rows_masked_with_a_manifest(home, capsys):
     assert manifest["rows"] == 2 and manifest["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
     how = {c["name"]: (c["treatment"], c["grade"]) for c in manifest["columns"]}
     assert how["person_id"] == ("pseudonymised", 4) and how["name"] == ("masked", 3)
-    assert how["district_code"] == ("shown", None) and how["life_status_evidence"] == ("hidden", None)
+    assert how["district_code"] == ("shown", None) and how["life_status_evidence"] == ("hidden", 4)
     assert manifest["highest_grade"] == 4 and manifest["table_version"] == 0
     assert "life_status_evidence" not in table.column_names and not list(out.glob("*.partial"))
 

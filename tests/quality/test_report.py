@@ -1,15 +1,19 @@
 """Department reports, rendered from a real gated city and opened in headless Chromium: the key
 figures shown equal the lake's counts, the charts render, nothing leaves the page, no console
-errors, and no unmasked ID number appears."""
+errors, and no unmasked ID number appears; after real reads through ``citylake sql`` and a usage
+report, the providing department's report shows who read its tables and scores 可访问性."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from citylake.catalog.usage_report import USAGE_REPORT, build_usage_report
+from citylake.cli import main
 from citylake.ingest import governance as gov
 from citylake.quality import assessment
 from citylake.quality.feedback import QUALITY_ISSUE
@@ -25,12 +29,30 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu"]
 ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?:1[1-5]|2[1-3]|3[1-7]|4[1-6]|5[0-4]|6[1-5]|71|8[12])\d{4}"
                        r"(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?![0-9A-Za-z])")
 FIGURES = ("kf-overall", "kf-rows-checked", "kf-rows-quarantined", "kf-open", "kf-fixed", "kf-disputed")
+# Reads of 公安 常住人口 through citylake sql: (user, role, query, exit code). Two served, one refused
+# (a department reading another's table), one failed (a masked name cast to a number).
+READS = (("li.gong", "engineer", "SELECT count(*) AS n FROM silver.gongan_czrk", 0),
+         ("wang.ke", "analyst", "SELECT * FROM silver.gongan_czrk LIMIT 5", 0),
+         ("zhao.mz", "department:minzheng", "SELECT * FROM silver.gongan_czrk", 2),
+         ("wang.ke", "analyst", "SELECT CAST(XM AS INTEGER) FROM silver.gongan_czrk", 2))
+
+
+def _read_the_lake(home) -> None:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CITYLAKE_HOME", str(home.root))
+        env.setenv("CITYLAKE_PSEUDONYM_KEY", "test-only-key")
+        for user, role, query, code in READS:
+            env.setenv("CITYLAKE_USER", user)
+            assert main(["-q", "sql", query, "--role", role, "--format", "csv"]) == code, query
 
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
-    _, lake = build_gated_city(root)
+    home, lake = build_gated_city(root)
+    _read_the_lake(home)
+    now = datetime.now(UTC)
+    build_usage_report(lake, now - timedelta(days=1), now)
     paths = render_all_reports(lake, root / "reports")
     return lake, root / "reports", paths
 
@@ -148,7 +170,9 @@ def test_department_reports_show_the_lakes_figures_and_stay_offline(city, sql, b
             assert box and box["width"] > 100 and box["height"] > 50, (department, i, box)
         labels = page.locator('svg.chart[data-chart="indicators"] text')
         texts = [labels.nth(i).text_content() for i in range(labels.count())]
-        assert {"规范性", "可访问性", "未评价"} <= set(texts), texts
+        statuses = page.locator("#indicator-scores tbody tr")
+        not_evaluated = any(statuses.nth(i).get_attribute("data-status") == "未评价" for i in range(statuses.count()))
+        assert {"规范性", "可访问性"} <= set(texts) and ("未评价" in texts) == not_evaluated, texts
         label = labels.nth(texts.index("规范性")).bounding_box()
         assert label and label["width"] > 0 and label["height"] > 0
         # Sample records: at most 20, all open issues of the department, masked values only.
@@ -170,6 +194,38 @@ def test_department_reports_show_the_lakes_figures_and_stay_offline(city, sql, b
         leaked = [v for v in _raw_id_numbers(lake, department) if v in content]
         assert not leaked, (department, leaked[:3])
         page.close()
+
+
+def test_the_providing_department_sees_who_read_its_tables(city, browser):
+    lake, out, paths = city
+    expected = {(r["source_table"], r["read_table"], r["user"], r["role"]): (r["reads"], r["rows"], r["refused"], r["failed"])
+                for r in lake.read_arrow(USAGE_REPORT).read_all().to_pylist() if r["department"] == "公安局"}
+    assert expected == {("gongan.CZRK", "silver.gongan_czrk", "li.gong", "engineer"): (1, 1, 0, 0),
+                        ("gongan.CZRK", "silver.gongan_czrk", "wang.ke", "analyst"): (1, 5, 0, 1),
+                        ("gongan.CZRK", "silver.gongan_czrk", "zhao.mz", "department:minzheng"): (0, 0, 1, 0)}
+    page, seen = _open(browser, out / "公安局.html")
+    rows = page.locator("#usage tbody tr")
+    shown = {}
+    for i in range(rows.count()):
+        row = rows.nth(i)
+        key = tuple(row.get_attribute(a) for a in ("data-source-table", "data-read-table", "data-user", "data-role"))
+        shown[key] = tuple(int(row.get_attribute(a)) for a in ("data-reads", "data-rows", "data-refused", "data-failed"))
+        assert row.is_visible() and "直接读取" in row.inner_text()
+    assert shown == expected
+    assert "统计期间" in page.inner_text("#usage-period")
+    # 可访问性 from those reads: 2 served of 3 served or failed; the refusal is listed, not scored.
+    accessibility = page.locator('#indicator-scores tr[data-indicator="06"]')
+    assert accessibility.get_attribute("data-status") == "已评价"
+    cells = [accessibility.locator("td").nth(i).inner_text() for i in range(5)]
+    assert cells[2:] == ["2", "3", "66.7%"], cells
+    text = page.content()
+    assert not any(query in text for _, _, query, _ in READS) and not seen["errors"]
+    page.close()
+    # A department nobody read: the section says so, 可访问性 stays 未评价.
+    page, _ = _open(browser, next(p for p in paths[:-1] if p.name != "公安局.html"))
+    assert "尚无数据调用情况报告" in page.inner_text('section[aria-labelledby="h-usage"]')
+    assert page.locator('#indicator-scores tr[data-indicator="06"]').get_attribute("data-status") == "未评价"
+    page.close()
 
 
 def test_the_id_pattern_catches_an_id_number():

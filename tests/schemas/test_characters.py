@@ -114,7 +114,7 @@ def test_repertoires_hold_nothing_forbidden_and_no_other_form_of_the_middle_dot(
 def test_max_length_is_checked_on_load(tmp_path):
     field = ("entity: x\nname_zh: 甲\ndescription: d\nfields:\n  a:\n    name_zh: 甲\n    type: {type}\n"
              "    required: true\n    standard: s\n    validator: text\n    max_length: {length}\n"
-             "    sensitivity: {{category: 一般数据, grade: 1}}\n    description: d\n")
+             "    sensitivity: {{category: 非个人信息, level: 一般数据, grade: 1}}\n    description: d\n")
     for kind, length in (("string", 0), ("string", "'50'"), ("date", 10)):
         (tmp_path / "x.yaml").write_text(field.format(type=kind, length=length), encoding="utf-8")
         with pytest.raises(StandardsError, match=r"x.yaml: fields.a: max_length must be a positive whole number"):

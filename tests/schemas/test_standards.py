@@ -12,7 +12,9 @@ def test_standard_entities_and_fields():
     assert {"person", "enterprise", "address", "party"} <= set(known)
     person = known["person"].fields
     assert person["id_number"].standard == "GB 11643-1999" and person["id_number"].required
-    assert person["id_number"].sensitivity.category == "个人敏感信息"
+    assert person["id_number"].sensitivity.category == "敏感个人信息"
+    assert (person["id_number"].sensitivity.label, person["id_number"].sensitivity.mask) == ("一般数据4级", "pseudonym")
+    assert person["ethnicity"].sensitivity.mask is None  # declared sensitive, no mask: hidden
     assert all(f.description and f.name_zh for e in known.values() for f in e.fields.values())
 
 
@@ -38,6 +40,24 @@ def test_unknown_field_lists_what_exists():
 def test_a_field_without_description_is_refused(tmp_path):
     (tmp_path / "x.yaml").write_text("entity: x\nname_zh: 甲\ndescription: d\nfields:\n  a:\n    name_zh: 甲\n"
                                      "    type: string\n    required: true\n    standard: s\n    validator: text\n"
-                                     "    sensitivity: {category: 一般数据, grade: 1}\n", encoding="utf-8")
+                                     "    sensitivity: {category: 非个人信息, level: 一般数据, grade: 1}\n", encoding="utf-8")
     with pytest.raises(StandardsError, match=r"x.yaml: fields.a: missing \['description'\]"):
+        standards(str(tmp_path))
+
+
+_FIELD = ("entity: x\nname_zh: 甲\ndescription: d\nfields:\n  religion:\n    name_zh: 宗教信仰\n    type: string\n"
+          "    required: false\n    standard: s\n    validator: text\n    sensitivity: {sensitivity}\n"
+          "    description: d\n")
+
+
+@pytest.mark.parametrize(("sensitivity", "message"), [
+    ("{category: 敏感个人信息, level: 一般数据, grade: 4, mask: blur}", r"mask 'blur' is not one of \['address'"),
+    ("{category: 个人敏感信息, level: 一般数据, grade: 4}", r"category '个人敏感信息' is not one of .*GB/T 43697"),
+    ("{category: 敏感个人信息, level: 秘密, grade: 4}", r"level '秘密' is not one of"),
+    ("{category: 敏感个人信息, level: 一般数据, grade: 5}", r"grade 5 is not one of"),
+    ("{category: 敏感个人信息, grade: 4}", r"expected \{category, level, grade\} and optionally mask"),
+])
+def test_a_bad_sensitivity_names_the_file_and_field(tmp_path, sensitivity, message):
+    (tmp_path / "x.yaml").write_text(_FIELD.format(sensitivity=sensitivity), encoding="utf-8")
+    with pytest.raises(StandardsError, match=r"x.yaml: fields.religion: sensitivity: " + message):
         standards(str(tmp_path))
