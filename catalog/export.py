@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+
 from citylake.catalog.access import HIDDEN, Role, classification, grade, pseudonym_key, treatment
 from citylake.catalog.access_log import log_access
 from citylake.catalog.sql import QueryRefused, query
@@ -79,6 +81,8 @@ def export_district(lake: DeltaRsLake, table: str, district: str, output_dir: Pa
         rows, writer = 0, None
         try:
             for batch in result.batches():
+                if fmt == "csv":
+                    batch = _csv_ready(batch)
                 if writer is None:
                     writer = (pq.ParquetWriter(partial, batch.schema) if fmt == "parquet"
                               else pacsv.CSVWriter(partial, batch.schema))
@@ -86,6 +90,9 @@ def export_district(lake: DeltaRsLake, table: str, district: str, output_dir: Pa
                 rows += batch.num_rows
             if writer is None:  # no rows: the file still says which columns a return of this table has
                 empty = result.relation.limit(0).to_arrow_table()
+                if fmt == "csv":
+                    empty = pa.Table.from_batches([_csv_ready(b) for b in empty.to_batches()] or [],
+                                                  schema=_csv_schema(empty.schema))
                 (pq.write_table if fmt == "parquet" else pacsv.write_csv)(empty, partial)
         finally:
             if writer is not None:
@@ -113,3 +120,15 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _csv_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_nested(f.type) else f for f in schema])
+
+
+def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """CSV has no lists or structs: a nested value (a findings list, provenance) becomes its JSON text."""
+    columns = [pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str)
+                         for v in column.to_pylist()], pa.string()) if pa.types.is_nested(column.type) else column
+               for column in batch.columns]
+    return pa.RecordBatch.from_arrays(columns, schema=_csv_schema(batch.schema))

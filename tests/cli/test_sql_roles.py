@@ -190,3 +190,14 @@ def test_export_returns_a_districts_rows_masked_with_a_manifest(home, capsys):
     assert main(["-q", "export", "gold.household_member", "--district", "110101", "--output", str(out)]) == 2
     log = open_lake(home / "lake").read_arrow(ACCESS_LOG).read_all().to_pylist()
     assert sorted(r["outcome"] for r in log if r["interface"] == "citylake export") == ["ok", "ok", "refused"]
+
+
+def test_csv_export_writes_nested_values_as_json_text():
+    from citylake.catalog.export import _csv_ready
+
+    batch = pa.record_batch({"district_code": ["110101", "110102"],
+                             "sources": [[{"system": "gongan", "table": "CZRK"}], None]})
+    ready = _csv_ready(batch)
+    assert ready.schema.field("sources").type == pa.string()
+    assert ready.column("sources").to_pylist() == ['[{"system": "gongan", "table": "CZRK"}]', None]
+    assert ready.column("district_code").to_pylist() == ["110101", "110102"]
