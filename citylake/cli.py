@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     export.add_argument("--output", metavar="DIR", help="folder to write to (default $CITYLAKE_HOME/exports/CODE/)")
 
+    catalog = sub.add_parser("catalog", help="the data resource catalog (数据资源目录)")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    catalog_sub.add_parser("build", help="describe every registry and lake table: JSON and the site under "
+                                         "$CITYLAKE_HOME/catalog/, and governance.catalog")
     sql.add_argument("--role", metavar="ROLE",
                      help="engineer, analyst (masked, pseudonymised), district:<code> or department:<system> "
                           "(default $CITYLAKE_ROLE, else analyst)")
@@ -110,7 +114,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from citylake.configuration import check_configuration
-    from citylake.orchestration.run import run_build, run_ingest, run_promote
+    from citylake.orchestration.run import run_build, run_catalog, run_ingest, run_promote
     from citylake.quality.expectations.docs import site_index as data_docs_index
     from citylake.quality.rule_results import SOURCE_TIME_ZONE
     from citylake.synthcity.generate import generate
@@ -133,12 +137,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     log.info("building the population (人口库) and standard-address (地址库) libraries on Spark through their "
              "Airflow DAGs")
     _print_build(run_build(home))
+    log.info("building the data resource catalog (数据资源目录) through its Airflow DAG")
+    _print_catalog(run_catalog(home))
     print(f"\ncitylake home: {home.root}")
     print(f"department systems: {home.sources}/<department>.db (SQLite)")
     print(f"ground truth:       {home.truth}")
     print(f"lake:               {home.lake}/{{bronze,silver,quarantine,governance,gold}}")
     print(f"quality reports:    {home.reports}/index.html (one per department)")
     print(f"GX Data Docs:       {data_docs_index(home)}")
+    print(f"catalog:            {home.catalog}/site/index.html (数据资源目录; JSON: {home.catalog}/index.json)")
     print(f"airflow:            {home.airflow}")
     return 0
 
@@ -234,6 +241,23 @@ def cmd_person(args: argparse.Namespace) -> int:
     finally:
         log_access(lake, role=str(role), interface="citylake person show", tables=[PROFILE], rows=rows,
                    query=args.id_number, outcome=outcome)
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from citylake.catalog.build import build_catalog
+
+    _print_catalog(build_catalog(Home.from_env()))
+    return 0
+
+
+def _print_catalog(summary: dict) -> None:
+    print(f"\ndata resource catalog (数据资源目录): {summary['entries']} datasets ({summary['source_tables']} source "
+          f"tables, {summary['lake_tables']} lake tables), {summary['lineage_edges']} lineage edges")
+    print(f"  JSON:  {summary['index']} (one file per dataset beside it); table governance.catalog "
+          f"(version {summary['table_version']})")
+    print(f"  site:  {summary['site']}")
+    if summary.get("undeclared"):
+        print(f"  no name or description in catalog/catalog.yaml: {', '.join(summary['undeclared'])}")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -343,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args)
     commands = {"generate": cmd_generate, "demo": cmd_demo, "feedback": feedback_cli.run, "person": cmd_person,
-                "sql": cmd_sql, "export": cmd_export}
+                "sql": cmd_sql, "export": cmd_export, "catalog": cmd_catalog}
     try:
         return commands[args.command](args)
     except (ValueError, OSError) as exc:  # bad input or configuration, a file that cannot be written
