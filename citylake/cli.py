@@ -80,6 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--role", metavar="ROLE",
                      help="engineer, analyst (masked, pseudonymised), district:<code> or department:<system> "
                           "(default $CITYLAKE_ROLE, else analyst)")
+    trace = sub.add_parser("trace", help="每一条数据来龙去脉: a row's values back to the department record and batch",
+                           description="Trace one row of a gold table (gold.person by its person_id, "
+                                       "gold.standard_address …) or a source-layer table (silver.gongan_czrk by "
+                                       "its key) to the silver/quarantine row, the bronze batch and Delta version, "
+                                       "the department record and the runs that moved it.")
+    trace.add_argument("table", metavar="TABLE", help="<layer>.<name>, e.g. gold.person or silver.gongan_czrk")
+    trace.add_argument("key", metavar="KEY", help="the row's key as the role sees it (an analyst gives the "
+                                                  "pseudonym of an ID number)")
+    trace.add_argument("--column", metavar="COL", help="one attribute (default: every attribute with a source)")
+    trace.add_argument("--format", choices=("text", "json"), default="text")
+    trace.add_argument("--role", metavar="ROLE", help="as in citylake sql (default $CITYLAKE_ROLE, else analyst)")
     rebuild = person_sub.add_parser("build", help="build the gold tables through the build_person DAG "
                                                  "(incremental after a complete build)")
     rebuild.add_argument("--full", action="store_true", help="rebuild every person from the whole silver tables")
@@ -312,6 +323,40 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    import json
+
+    from citylake.catalog.access import AccessError, Role
+    from citylake.catalog.access_log import log_access
+    from citylake.catalog.trace import TraceError, render, tables_of, trace
+    from citylake.ingest.redact import scrub
+    from citylake.lake import open_lake
+
+    role = Role.from_env(args.role)
+    home = Home.from_env()
+    lake = open_lake(home.lake)
+    result, outcome = None, "failed"
+    try:
+        result = trace(lake, home, args.table, args.key, args.column, role)
+        outcome = "ok"
+    except AccessError as exc:
+        outcome = "refused"
+        log.error("%s", scrub(str(exc), quotes="'"))
+        return 2
+    except TraceError as exc:
+        log.error("%s", scrub(str(exc), quotes="'"))
+        return 2
+    finally:
+        log_access(lake, role=str(role), interface="citylake trace", tables=tables_of(result, args.table),
+                   rows=1 + len(result.origins) if result else 0,
+                   query=f"trace {args.table} {args.key} {args.column or ''}", outcome=outcome)
+    if args.format == "json":
+        print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2, default=str))
+    else:
+        sys.stdout.write(render(result))
+    return 0
+
+
 def _stream(result, fmt: str, out) -> int:
     """Every row of ``result`` as CSV (header first) or as one JSON array, batch by batch; the row count."""
     import csv
@@ -367,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args)
     commands = {"generate": cmd_generate, "demo": cmd_demo, "feedback": feedback_cli.run, "person": cmd_person,
-                "sql": cmd_sql, "export": cmd_export, "catalog": cmd_catalog}
+                "sql": cmd_sql, "export": cmd_export, "catalog": cmd_catalog, "trace": cmd_trace}
     try:
         return commands[args.command](args)
     except (ValueError, OSError) as exc:  # bad input or configuration, a file that cannot be written
