@@ -52,12 +52,8 @@ def dataset_file(dataset_id: str) -> str:
 
 def lineage_edges(home: Home) -> list[Any]:
     """The lineage edges recorded under ``home`` (:func:`citylake.catalog.lineage.table_edges`)."""
-    try:
-        from citylake.catalog.lineage import table_edges
-    except ModuleNotFoundError:
-        # Until the lineage module (issue 11, item 2) lands, entries list no upstream or downstream.
-        log.warning("catalog: citylake.catalog.lineage is not available; no lineage edges")
-        return []
+    from citylake.catalog.lineage import table_edges
+
     return table_edges(home)
 
 

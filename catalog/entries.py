@@ -44,11 +44,10 @@ from citylake.catalog.declarations import (
     schedule_cycle,
 )
 from citylake.lake.names import TableName
+from citylake.lineage.naming import job_namespace
 from citylake.privacy import METADATA_COLUMNS, NON_PERSONAL_CATEGORY, SOURCE_LAYERS
 
 SOURCE_KIND, LAKE_KIND = "source_table", "lake_table"
-# OpenLineage dataset namespaces: the lake, and each department system (its tables by their own names).
-LAKE_NAMESPACE, SOURCE_NAMESPACE = "citylake://lake", "citylake://source"
 NOT_EVALUATED = "未评价"
 FRESH, STALE, NO_DATA, NO_CYCLE = "及时", "超期", "无数据", "不定期"
 UNCLASSIFIED = "未分类"
@@ -180,6 +179,8 @@ def build_entries(lake, decl: Declarations, edges: Iterable[Any] = (), *, regist
     quality = quality_scores(lake)
     upstream, downstream, producers = lineage_maps(edges)
     built = _iso(now)
+    # A catalog id is the symlink every citylake OpenLineage dataset carries, in the job namespace.
+    namespace = job_namespace()
 
     def lineage(dataset: str) -> dict[str, Any]:
         return {"upstream": sorted(upstream.get(dataset, ())), "downstream": sorted(downstream.get(dataset, ())),
@@ -201,7 +202,7 @@ def build_entries(lake, decl: Declarations, edges: Iterable[Any] = (), *, regist
             extraction = extractions.get(str(bronze))
             last = extraction["committed_at"] if extraction else None
             entries.append({
-                "id": dataset, "kind": SOURCE_KIND, "namespace": f"{SOURCE_NAMESPACE}/{code}",
+                "id": dataset, "kind": SOURCE_KIND, "namespace": namespace,
                 "layer": None, "name": source.name, "name_zh": source.description,
                 "description": f"{system.name_zh} {source.name}: {source.description}",
                 "owner": system.owner, "system": {"code": code, "name_zh": system.name_zh,
@@ -244,7 +245,7 @@ def build_entries(lake, decl: Declarations, edges: Iterable[Any] = (), *, regist
         history = delta.history(1)
         last = datetime.fromtimestamp(history[0]["timestamp"] / 1000, UTC) if history else None
         entries.append({
-            "id": table, "kind": LAKE_KIND, "namespace": LAKE_NAMESPACE,
+            "id": table, "kind": LAKE_KIND, "namespace": namespace,
             "layer": name.layer, "name": name.name, "name_zh": name_zh or table,
             "description": description or "", "declared": bool(name_zh and description),
             "owner": owner, "system": ({"code": source[0].code, "name_zh": source[0].name_zh,
