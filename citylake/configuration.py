@@ -2,10 +2,11 @@
 
 citylake is configured by YAML files: the synthetic city (``citylake/synthcity/synthcity.yaml`` and
 ``--config``), the source registry (``sources/systems/*.yaml`` or ``$CITYLAKE_SOURCES``), the data
-standards (``schemas/standards/*.yaml``), the quality indicators (``quality/indicators.yaml``) and
-the cross-source rules (``quality/cross_source.yaml``). :func:`check_configuration` loads and
-validates all of them, so that a typo stops ``citylake demo`` at once with one line naming the
-file and the entry, instead of failing later inside an Airflow task.
+standards (``schemas/standards/*.yaml``), the quality indicators (``quality/indicators.yaml``), the
+cross-source rules (``quality/cross_source.yaml``) and the catalog's declarations
+(``catalog/catalog.yaml``). :func:`check_configuration` loads and validates all of them, so that a
+typo stops ``citylake demo`` at once with one line naming the file and the entry, instead of failing
+later inside an Airflow task.
 """
 
 from __future__ import annotations
@@ -55,13 +56,15 @@ def configuration_files() -> list[Path]:
     """Every YAML file of the pipeline's configuration except the synthetic city's."""
     import os
 
+    from citylake.catalog.declarations import CATALOG_FILE
     from citylake.quality.checks import INDICATORS_FILE
     from citylake.quality.cross_source import RULES_FILE
     from citylake.schemas.standards import STANDARDS_DIR
     from citylake.sources.registry import DEFAULT_REGISTRY, REGISTRY_ENV
 
     registry = Path(os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
-    return [*sorted(STANDARDS_DIR.glob("*.yaml")), *sorted(registry.glob("*.yaml")), INDICATORS_FILE, RULES_FILE]
+    return [*sorted(STANDARDS_DIR.glob("*.yaml")), *sorted(registry.glob("*.yaml")), INDICATORS_FILE, RULES_FILE,
+            CATALOG_FILE]
 
 
 def check_configuration(synthcity_config: str | Path | None = None, synthcity: bool = True) -> None:
@@ -71,6 +74,7 @@ def check_configuration(synthcity_config: str | Path | None = None, synthcity: b
     command generates nothing, skip it). Loaders keep what they loaded (cached), so the check costs
     the later work nothing.
     """
+    from citylake.catalog.declarations import CATALOG_FILE, declarations
     from citylake.quality.checks import INDICATORS_FILE, indicators
     from citylake.quality.cross_source import RULES_FILE, load_rules
     from citylake.schemas.standards import STANDARDS_DIR, standards
@@ -80,7 +84,7 @@ def check_configuration(synthcity_config: str | Path | None = None, synthcity: b
     for path in configuration_files():
         read_yaml(path)
     steps = [(STANDARDS_DIR, standards), ("the source registry", load_registry), (INDICATORS_FILE, indicators),
-             (RULES_FILE, load_rules)]
+             (RULES_FILE, load_rules), (CATALOG_FILE, declarations)]
     if synthcity:
         steps.insert(0, (synthcity_config or "the synthetic city's configuration", lambda: load_config(synthcity_config)))
     for where, load in steps:
