@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from citylake.catalog.declarations import declarations
 from citylake.catalog.entries import build_entries
+from citylake.catalog.lineage import column_lineage, table_edges
 from citylake.settings import Home
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,6 @@ def dataset_file(dataset_id: str) -> str:
 
 def lineage_edges(home: Home) -> list[Any]:
     """The lineage edges recorded under ``home`` (:func:`citylake.catalog.lineage.table_edges`)."""
-    from citylake.catalog.lineage import table_edges
-
     return table_edges(home)
 
 
@@ -81,13 +80,17 @@ def build_catalog(home: Home | None = None, lake=None, *, now: datetime | None =
     now = now or datetime.now(UTC)
     decl = declarations()
     edges = lineage_edges(home)
-    entries = build_entries(lake, decl, edges, now=now)
+    def columns(table: str) -> dict:
+        return column_lineage(home, table)
+
+    entries = build_entries(lake, decl, edges, now=now, column_lineage=columns)
     version = lake.write_arrow(CATALOG_TABLE, pa.Table.from_pylist([_row(e) for e in entries], schema=SCHEMA),
                                mode="overwrite", schema_mode="overwrite",
                                metadata={"catalog_job": "citylake catalog build", "entries": len(entries)})
     if not any(e["id"] == CATALOG_TABLE for e in entries):
         # The first build creates the table it describes: its entry joins the JSON now, the table next build.
-        entries += build_entries(lake, decl, edges, now=now, tables=[CATALOG_TABLE], sources=False)
+        entries += build_entries(lake, decl, edges, now=now, tables=[CATALOG_TABLE], sources=False,
+                                 column_lineage=columns)
     out = home.catalog
     datasets = out / DATASETS_DIR
     datasets.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ The field names of an entry are mapped onto OpenLineage, DataHub and Unity Catal
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,7 +61,8 @@ def _iso(when: datetime | None) -> str | None:
     return when.astimezone(UTC).isoformat(timespec="seconds") if when else None
 
 
-def _field(table: TableName, field: pa.Field, name_zh: str | None, description: str | None) -> dict[str, Any]:
+def _field(table: TableName, field: pa.Field, name_zh: str | None, description: str | None,
+           sources: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     from citylake.schemas.standards import standard_field
 
     label = classification(table, field)
@@ -75,7 +76,8 @@ def _field(table: TableName, field: pa.Field, name_zh: str | None, description: 
             "description": description or (standard.description if standard else None),
             "classification": label, "standard": standard.standard if standard else None,
             "sensitivity": sensitivity,
-            "analyst_view": ANALYST_VIEWS[treatment(label, field.type, key_available=True)]}
+            "analyst_view": ANALYST_VIEWS[treatment(label, field.type, key_available=True)],
+            "upstream": sorted(f"{dataset}.{column}" for dataset, column in sources)}
 
 
 def _grade(fields: Sequence[dict[str, Any]], declared: str | None, basis: str | None) -> dict[str, Any]:
@@ -163,10 +165,12 @@ def lineage_maps(edges: Iterable[Any]) -> tuple[dict[str, set[str]], dict[str, s
 
 
 def build_entries(lake, decl: Declarations, edges: Iterable[Any] = (), *, registry: Mapping | None = None,
-                  now: datetime | None = None, tables: Sequence[str] | None = None,
-                  sources: bool = True) -> list[dict[str, Any]]:
+                  now: datetime | None = None, tables: Sequence[str] | None = None, sources: bool = True,
+                  column_lineage: Callable[[str], Mapping[str, Sequence[tuple[str, str]]]] | None = None,
+                  ) -> list[dict[str, Any]]:
     """Entries of every registry table (unless ``sources`` is false) and every lake table (``tables``:
-    the lake's, by default), sorted by id within each kind."""
+    the lake's, by default), sorted by id within each kind. ``column_lineage(table)`` gives a lake
+    table's columns -> their input (table, column) pairs (:func:`citylake.catalog.lineage.column_lineage`)."""
     from citylake.jobs.spec import all_gold_specs
     from citylake.sources.registry import load_registry
 
@@ -238,8 +242,9 @@ def build_entries(lake, decl: Declarations, edges: Iterable[Any] = (), *, regist
             quality_of = _no_quality()
         columns = {c.name: c for c in spec.columns} if spec else {}
         schema = lake.schema(name)
+        inputs = column_lineage(table) if column_lineage else {}
         fields = [_field(name, f, getattr(columns.get(f.name), "name_zh", None),
-                         getattr(columns.get(f.name), "description", None)) for f in schema]
+                         getattr(columns.get(f.name), "description", None), inputs.get(f.name, ())) for f in schema]
         _check_sharing(where, fields, resolved.share_type, resolved.open_type)
         delta = lake.delta_table(name)
         history = delta.history(1)

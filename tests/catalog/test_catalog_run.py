@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from citylake.catalog.lineage import table_edges
+from citylake.catalog.lineage import column_lineage, table_edges
 from citylake.lake import open_lake
 from citylake.orchestration.run import run_build, run_catalog, run_ingest, run_promote
 from citylake.settings import Home
@@ -92,6 +92,14 @@ def test_the_catalog_dag_lists_every_table_with_the_edges_that_ran(ran):
                   if dataset_id in e.outputs]
         assert writes and max(commits) <= max(writes), dataset_id
     assert documents["gold.person"]["grade"]["level"] == "重要数据"
+    # Column lineage: each field lists the input fields the run that wrote it recorded.
+    for table in ("gold.person", "bronze.gongan_czrk"):
+        recorded = column_lineage(home, table)
+        assert recorded, table
+        for field in documents[table]["fields"]:
+            assert field["upstream"] == sorted(f"{t}.{c}" for t, c in recorded.get(field["name"], ())), field["name"]
+    name = {f["name"]: f for f in documents["gold.person"]["fields"]}["name"]
+    assert "silver.gongan_czrk.XM" in name["upstream"]
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +158,7 @@ def test_the_site_finds_a_table_by_its_chinese_name_and_shows_its_lineage_offlin
     gmsfhm = page.locator('#fields tr[data-field="GMSFHM"]').inner_text()
     assert "公民身份号码" in gmsfhm and "个人敏感信息" in gmsfhm and "假名化" in gmsfhm
     assert page.locator("#owner").inner_text() == "公安局"
+    assert "bronze.gongan_czrk.GMSFHM" in page.locator('#fields tr[data-field="GMSFHM"] td.upstream-fields').inner_text()
     # Following the graph: the upstream node's link opens its page.
     graph_link = page.locator('svg#lineage-graph g.node[data-id="bronze.gongan_czrk"] a')
     graph_link.click()
