@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Run the stages' Airflow DAGs (dag.test()) on CITYLAKE_HOME as it is, e.g. "
                                      "after `citylake generate --advance-days 1`: ingest (department systems → "
                                      "bronze), gate (bronze → silver, quarantine, feedback), gold (theme libraries).")
-    run.add_argument("--stage", choices=("ingest", "gate", "gold", "all"), action="append",
+    run.add_argument("--stage", choices=("ingest", "gate", "gold", "catalog", "all"), action="append",
                      help="a stage to run (repeatable; default all, in flow order)")
     run.add_argument("--system", action="append", metavar="S",
                      help="only this department system (repeatable; ingest and gate stages)")
@@ -88,9 +88,24 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     export.add_argument("--output", metavar="DIR", help="folder to write to (default $CITYLAKE_HOME/exports/CODE/)")
 
+    catalog = sub.add_parser("catalog", help="the data resource catalog (数据资源目录)")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    catalog_sub.add_parser("build", help="describe every registry and lake table: JSON and the site under "
+                                         "$CITYLAKE_HOME/catalog/, and governance.catalog")
     sql.add_argument("--role", metavar="ROLE",
                      help="engineer, analyst (masked, pseudonymised), district:<code> or department:<system> "
                           "(default $CITYLAKE_ROLE, else analyst)")
+    trace = sub.add_parser("trace", help="每一条数据来龙去脉: a row's values back to the department record and batch",
+                           description="Trace one row of a gold table (gold.person by its person_id, "
+                                       "gold.standard_address …) or a source-layer table (silver.gongan_czrk by "
+                                       "its key) to the silver/quarantine row, the bronze batch and Delta version, "
+                                       "the department record and the runs that moved it.")
+    trace.add_argument("table", metavar="TABLE", help="<layer>.<name>, e.g. gold.person or silver.gongan_czrk")
+    trace.add_argument("key", metavar="KEY", help="the row's key as the role sees it (an analyst gives the "
+                                                  "pseudonym of an ID number)")
+    trace.add_argument("--column", metavar="COL", help="one attribute (default: every attribute with a source)")
+    trace.add_argument("--format", choices=("text", "json"), default="text")
+    trace.add_argument("--role", metavar="ROLE", help="as in citylake sql (default $CITYLAKE_ROLE, else analyst)")
     rebuild = person_sub.add_parser("build", help="build the gold tables through the build_person DAG "
                                                  "(incremental after a complete build)")
     rebuild.add_argument("--full", action="store_true", help="rebuild every person from the whole silver tables")
@@ -146,21 +161,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"lake:               {home.lake}/{{bronze,silver,quarantine,governance,gold}}")
     print(f"quality reports:    {home.reports}/index.html (one per department)")
     print(f"GX Data Docs:       {data_docs_index(home)}")
+    print(f"catalog:            {home.catalog}/site/index.html (数据资源目录; JSON: {home.catalog}/index.json)")
     print(f"airflow:            {home.airflow}")
     return 0
 
 
-STAGES = ("ingest", "gate", "gold")
+STAGES = ("ingest", "gate", "gold", "catalog")
 
 
 def run_stages(home: Home, stages: Sequence[str], systems: Sequence[str] | None = None) -> None:
     """Run the stages' DAGs in flow order with live progress, printing each stage's summary."""
     from citylake.orchestration.progress import RunProgress
-    from citylake.orchestration.run import run_build, run_ingest, run_promote
+    from citylake.orchestration.run import run_build, run_catalog, run_ingest, run_promote
 
     titles = {"ingest": "ingestion: department systems → bronze (ingest_<system>)",
               "gate": "quality gate: bronze → silver, quarantine, feedback (promote_<system>)",
-              "gold": "theme libraries on Spark: silver → gold (build_<library>)"}
+              "gold": "theme libraries on Spark: silver → gold (build_<library>)",
+              "catalog": "data resource catalog (数据资源目录): every table, its lineage and quality (build_catalog)"}
     for stage in (s for s in STAGES if s in stages):
         log.info("%s", titles[stage])
         with RunProgress(titles[stage]) as progress:
@@ -168,9 +185,12 @@ def run_stages(home: Home, stages: Sequence[str], systems: Sequence[str] | None 
                 summaries = run_ingest(home, systems, on_progress=progress)
             elif stage == "gate":
                 summaries = run_promote(home, systems, on_progress=progress)
-            else:
+            elif stage == "gold":
                 summaries = run_build(home, on_progress=progress)
-        {"ingest": _print_ingestion, "gate": _print_gate, "gold": _print_build}[stage](summaries)
+            else:
+                summaries = run_catalog(home, on_progress=progress)
+        {"ingest": _print_ingestion, "gate": _print_gate, "gold": _print_build, "catalog": _print_catalog}[stage](
+            summaries)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -188,7 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown system(s) {', '.join(unknown)}; systems: {', '.join(known)}")
     chosen = set(args.stage or ["all"])
     stages = STAGES if "all" in chosen else tuple(s for s in STAGES if s in chosen)
-    if args.system and stages == ("gold",):
+    if args.system and not {"ingest", "gate"} & set(stages):
         raise ValueError("--system selects department systems: it applies to the ingest and gate stages")
     started = time.perf_counter()
     # Without --system, the systems that load: a broken file's own DAG would fail the stage for all.
@@ -316,6 +336,23 @@ def cmd_person(args: argparse.Namespace) -> int:
                    query=args.id_number, outcome=outcome)
 
 
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from citylake.catalog.build import build_catalog
+
+    _print_catalog(build_catalog(Home.from_env()))
+    return 0
+
+
+def _print_catalog(summary: dict) -> None:
+    print(f"\ndata resource catalog (数据资源目录): {summary['entries']} datasets ({summary['source_tables']} source "
+          f"tables, {summary['lake_tables']} lake tables), {summary['lineage_edges']} lineage edges")
+    print(f"  JSON:  {summary['index']} (one file per dataset beside it); table governance.catalog "
+          f"(version {summary['table_version']})")
+    print(f"  site:  {summary['site']}")
+    if summary.get("undeclared"):
+        print(f"  no name or description in catalog/catalog.yaml: {', '.join(summary['undeclared'])}")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -367,6 +404,40 @@ def cmd_sql(args: argparse.Namespace) -> int:
     finally:
         log_access(lake, role=str(role), interface="citylake sql", tables=tables, rows=rows, query=args.query,
                    outcome=outcome)
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    import json
+
+    from citylake.catalog.access import AccessError, Role
+    from citylake.catalog.access_log import log_access
+    from citylake.catalog.trace import TraceError, render, tables_of, trace
+    from citylake.ingest.redact import scrub
+    from citylake.lake import open_lake
+
+    role = Role.from_env(args.role)
+    home = Home.from_env()
+    lake = open_lake(home.lake)
+    result, outcome = None, "failed"
+    try:
+        result = trace(lake, home, args.table, args.key, args.column, role)
+        outcome = "ok"
+    except AccessError as exc:
+        outcome = "refused"
+        log.error("%s", scrub(str(exc), quotes="'"))
+        return 2
+    except TraceError as exc:
+        log.error("%s", scrub(str(exc), quotes="'"))
+        return 2
+    finally:
+        log_access(lake, role=str(role), interface="citylake trace", tables=tables_of(result, args.table),
+                   rows=1 + len(result.origins) if result else 0,
+                   query=f"trace {args.table} {args.key} {args.column or ''}", outcome=outcome)
+    if args.format == "json":
+        print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2, default=str))
+    else:
+        sys.stdout.write(render(result))
     return 0
 
 
@@ -426,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args)
     commands = {"generate": cmd_generate, "demo": cmd_demo, "feedback": feedback_cli.run, "person": cmd_person,
                 "sql": cmd_sql, "export": cmd_export, "batch": batch_cli.run, "run": cmd_run,
-                "status": cmd_status, "usage": usage_cli.run}
+                "status": cmd_status, "usage": usage_cli.run, "catalog": cmd_catalog, "trace": cmd_trace}
     try:
         return commands[args.command](args)
     except (ValueError, OSError) as exc:  # bad input or configuration, a file that cannot be written

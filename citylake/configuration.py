@@ -2,10 +2,11 @@
 
 citylake is configured by YAML files: the synthetic city (``citylake/synthcity/synthcity.yaml`` and
 ``--config``), the source registry (``sources/systems/*.yaml`` or ``$CITYLAKE_SOURCES``), the data
-standards (``schemas/standards/*.yaml``), the quality indicators (``quality/indicators.yaml``) and
-the cross-source rules (``quality/cross_source.yaml``). :func:`check_configuration` loads and
-validates all of them, so that a typo stops ``citylake demo`` at once with one line naming the
-file and the entry, instead of failing later inside an Airflow task.
+standards (``schemas/standards/*.yaml``), the quality indicators (``quality/indicators.yaml``), the
+cross-source rules (``quality/cross_source.yaml``) and the catalog's declarations
+(``catalog/catalog.yaml``). :func:`check_configuration` loads and validates all of them, so that a
+typo stops ``citylake demo`` at once with one line naming the file and the entry, instead of failing
+later inside an Airflow task.
 """
 
 from __future__ import annotations
@@ -56,13 +57,14 @@ def configuration_files(registry: bool = True) -> list[Path]:
     ``registry=False``, the source registry's)."""
     import os
 
+    from citylake.catalog.declarations import CATALOG_FILE
     from citylake.quality.checks import INDICATORS_FILE
     from citylake.quality.cross_source import RULES_FILE
     from citylake.schemas.standards import STANDARDS_DIR
     from citylake.sources.registry import DEFAULT_REGISTRY, REGISTRY_ENV
 
     systems = sorted(Path(os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY).glob("*.yaml")) if registry else []
-    return [*sorted(STANDARDS_DIR.glob("*.yaml")), *systems, INDICATORS_FILE, RULES_FILE]
+    return [*sorted(STANDARDS_DIR.glob("*.yaml")), *systems, INDICATORS_FILE, RULES_FILE, CATALOG_FILE]
 
 
 def check_configuration(synthcity_config: str | Path | None = None, synthcity: bool = True,
@@ -75,6 +77,7 @@ def check_configuration(synthcity_config: str | Path | None = None, synthcity: b
     the check costs the later work nothing.
     """
     from citylake.catalog.classification import gold_classifications
+    from citylake.catalog.declarations import CATALOG_FILE, declarations
     from citylake.quality.checks import INDICATORS_FILE, indicators
     from citylake.quality.cross_source import RULES_FILE, load_rules
     from citylake.schemas.standards import STANDARDS_DIR, standards
@@ -84,7 +87,7 @@ def check_configuration(synthcity_config: str | Path | None = None, synthcity: b
     for path in configuration_files(registry):
         read_yaml(path)
     steps = [(STANDARDS_DIR, standards), (INDICATORS_FILE, indicators), (RULES_FILE, load_rules),
-             ("the gold specs (jobs/*/tables)", gold_classifications)]
+             ("the gold specs (jobs/*/tables)", gold_classifications), (CATALOG_FILE, declarations)]
     if registry:
         steps.insert(1, ("the source registry", lambda: load_registry(strict=True)))
     if synthcity:

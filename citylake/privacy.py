@@ -47,6 +47,11 @@ GOVERNANCE_STATS_COLUMNS: Mapping[str, frozenset[str]] = {
         "check_name", "criticality", "standard_field", "evaluated", "failed", "evaluated_at"}),
     "dispute_log": frozenset({"issue_id", "step", "step_no", "at", "status", "department", "system",
                               "source_table"}),
+    # The catalog (citylake.catalog.build) holds metadata only.
+    "catalog": frozenset({
+        "id", "kind", "layer", "name_zh", "description", "owner", "category", "grade", "share_type",
+        "share_condition", "open_type", "update_cycle", "row_count", "version", "last_modified", "freshness",
+        "quality_score", "fields", "sensitive_fields", "upstream", "downstream", "catalog_built_at"}),
     # The reader's account name is personal; the query is kept only as its hash.
     "access_log": frozenset({"accessed_at", "role", "interface", "rows", "query_sha256", "outcome"}),
     "usage_report": frozenset({

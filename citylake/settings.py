@@ -47,6 +47,11 @@ class Home:
     def catalog(self) -> Path:
         return self.root / "catalog"
 
+    @property
+    def lineage(self) -> Path:
+        """OpenLineage run events, one JSON line each (citylake.lineage.events)."""
+        return self.root / "lineage"
+
     def sqlite_source_url(self) -> str:
         """URL template of the embedded department systems: one SQLite file per department."""
         return f"sqlite:///{self.sources}/{{department}}.db"

@@ -47,6 +47,7 @@ from citylake.ingest.convert import UNCONVERTED
 from citylake.ingest.readers import read_batches
 from citylake.ingest.redact import scrub
 from citylake.lake.errors import LockTimeoutError
+from citylake.lineage import collector as lineage
 from citylake.sources.registry import DEFAULT_LOOKBACK_MINUTES, SourceSystem, SourceTable
 
 log = logging.getLogger(__name__)
@@ -367,6 +368,7 @@ def _ingest(job: _Extraction, started: float) -> BatchResult:
         raise SourceUnavailableError(f"{job.source}: cannot reach the source database "
                                      f"({type(exc.orig).__name__})") from None
     read_schema = job.schema(source)
+    _report_source_read(job, read_schema)
     job.check_drift(source, read_schema)
     schema = _bronze_types(lake, job.bronze, read_schema)
     watermark = gov.last_watermark(lake, system.code, table.name) if table.load == "incremental" else None
@@ -458,6 +460,15 @@ def _guarded(job: _Extraction, batches: Iterator[pa.RecordBatch]) -> Iterator[pa
     except Exception as exc:
         job.error = exc
         raise
+
+
+def _report_source_read(job: _Extraction, read_schema: pa.Schema) -> None:
+    """Tell the running job's lineage which department table it reads (citylake.lineage.collector)."""
+    url = job.engine.url
+    lineage.read_source(lineage.SourceRead(
+        system=job.system.code, table=job.table.name, backend=url.get_backend_name(), host=url.host, port=url.port,
+        database=url.database, schema=job.engine.dialect.default_schema_name,
+        columns={f.name: str(f.type) for f in read_schema if f.name not in META_COLUMNS}))
 
 
 def _bronze_types(lake, bronze: str, read_schema: pa.Schema) -> pa.Schema:

@@ -63,6 +63,7 @@ from citylake.lake.partitions import (
 from citylake.lake.stats import StatsPolicy, properties_differ, stats_properties
 from citylake.lake.storage import filesystem_at, is_local_uri
 from citylake.lake.table_schema import arrow_schema_of, check_same_columns, spark_to_arrow_schema
+from citylake.lineage import collector as lineage
 from citylake.settings import Home
 
 if TYPE_CHECKING:
@@ -209,7 +210,9 @@ class DeltaRsLake:
 
     def dataset(self, table: TableRef, version: int | None = None) -> ds.Dataset:
         """A pyarrow dataset of one table version (lazy; register it in DuckDB, scan it, …)."""
-        return self._dataset_of(TableName.parse(table), self.delta_table(table, version))
+        delta = self.delta_table(table, version)
+        lineage.read_table(self, table, delta.version())
+        return self._dataset_of(TableName.parse(table), delta)
 
     def _dataset_of(self, table: TableName, delta: DeltaTable) -> ds.Dataset:
         # Local tables are read with pyarrow's native file system (see storage.filesystem_at).
@@ -302,6 +305,7 @@ class DeltaRsLake:
                     f"cannot write to {table}: rows outside the predicate {predicate!r} ({reason}; values not shown)"
                 ) from None
             version = self.version(table)
+        lineage.wrote_table(self, table, version)
         log.info("wrote %s (%s) -> version %d", table, mode, version)
         return version
 
@@ -373,6 +377,7 @@ class DeltaRsLake:
                 else:
                     metrics = self._delta_rs_merge(delta, source, keys, metadata, merge_schema=bool(added))
             metrics["version"] = self.version(name)
+        lineage.wrote_table(self, name, metrics["version"])
         log.info(
             "merged into %s: %s updated, %s inserted -> version %d",
             name, metrics["num_target_rows_updated"], metrics["num_target_rows_inserted"], metrics["version"],
@@ -447,7 +452,9 @@ class DeltaRsLake:
             delta = self.delta_table(table)
             # delete rewrites the files holding matching rows: their statistics follow the policy too.
             delta = self._apply_properties(delta, self._stats_properties(table, arrow_schema_of(delta), delta))
-            return delta.delete(predicate, commit_properties=_commit_properties(metadata))
+            metrics = delta.delete(predicate, commit_properties=_commit_properties(metadata))
+        lineage.wrote_table(self, table, None)
+        return metrics
 
     def vacuum(
         self,
@@ -479,7 +486,9 @@ class DeltaRsLake:
         values live in the Delta log, not in the files): fine for tens or hundreds of partitions,
         a long query plan for many thousands.
         """
-        return spark_files.read_table_files(spark, self.delta_table(table, version), self.table_uri(table))
+        delta = self.delta_table(table, version)
+        lineage.read_table(self, table, delta.version())
+        return spark_files.read_table_files(spark, delta, self.table_uri(table))
 
     def write_spark(
         self,
@@ -524,6 +533,7 @@ class DeltaRsLake:
         except BaseException:
             spark_files.delete_staging_folder(self._fs(name), folder)
             raise
+        lineage.wrote_table(self, name, version)
         log.info("wrote %d Spark files to %s (%s) -> version %d", len(actions), name, mode, version)
         return version
 
@@ -584,6 +594,7 @@ class DeltaRsLake:
                 spark_files.delete_staging_folder(self._fs(name), folder)
                 raise
             version = self.version(name)
+        lineage.wrote_table(self, name, version)
         log.info("merged Spark frame into %s (%d files rewritten) -> version %d", name, len(actions), version)
         return version
 
@@ -598,6 +609,7 @@ class DeltaRsLake:
         name = TableName.parse(table)
         uri = self.table_uri(name)
         now = self.delta_table(name, version)
+        lineage.read_table(self, name, now.version())
         then = self.delta_table(name, since_version) if since_version is not None else None
         now_files = spark_files.data_files(now)
         then_files = spark_files.data_files(then) if then is not None else set()
@@ -656,6 +668,7 @@ class DeltaRsLake:
                 spark_files.delete_staging_folder(self._fs(name), folder)
                 raise
             version = self.version(name)
+        lineage.wrote_table(self, name, version)
         log.info("replaced rows of %s by key %s (%d files written) -> version %d", name, list(on), len(actions),
                  version)
         return version

@@ -28,6 +28,7 @@ from citylake.lake.names import TableName
 from citylake.lake.partitions import PartitionSpec, sql_literal
 from citylake.lake.stats import StatsPolicy
 from citylake.lake.table_schema import spark_to_arrow_schema
+from citylake.lineage import collector as lineage
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -77,6 +78,7 @@ class DeltaSparkLake(DeltaRsLake):
         reader = spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
+        lineage.read_table(self, table, version)
         return reader.load(self.table_uri(table))
 
     def write_spark(
@@ -99,7 +101,9 @@ class DeltaSparkLake(DeltaRsLake):
         with self.lock(name):
             self._prepare_stats_policy(name, df, partition_by)
             writer.save(self.table_uri(name))
-            return self.version(name)
+            version = self.version(name)
+        lineage.wrote_table(self, name, version)
+        return version
 
     def merge_spark(
         self,
@@ -135,7 +139,9 @@ class DeltaSparkLake(DeltaRsLake):
                 )
             finally:
                 spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
-            return self.version(name)
+            version = self.version(name)
+        lineage.wrote_table(self, name, version)
+        return version
 
 
     def _prepare_stats_policy(self, name: TableName, df: DataFrame, partition_by: Sequence[str] | None) -> None:

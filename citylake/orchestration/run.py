@@ -57,11 +57,13 @@ from citylake.orchestration.ingest_dags import build_ingest_dags
 from citylake.orchestration.promote_dags import build_promote_dags
 from citylake.orchestration.person_dags import build_person_dags
 from citylake.orchestration.address_dags import build_address_dags
+from citylake.orchestration.catalog_dags import build_catalog_dags
 
 globals().update(build_ingest_dags())
 globals().update(build_promote_dags())
 globals().update(build_person_dags())
 globals().update(build_address_dags())
+globals().update(build_catalog_dags())
 '''
 
 
@@ -150,6 +152,16 @@ def run_build(home: Home | None = None, libraries: Iterable[str] = ("person", "a
     earlier one; ``full`` forces a full build."""
     return _run_dags(BUILD_PREFIX, home, libraries, metadata_db=metadata_db, logical_date=logical_date,
                      retries=0, timeout=timeout, conf={"full": True} if full else None, on_progress=on_progress)
+
+
+def run_catalog(home: Home | None = None, *, metadata_db: str | None = None, logical_date: datetime | None = None,
+                timeout: float | None = None, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Run ``build_catalog`` once (the catalog after a round, :mod:`citylake.orchestration.catalog_dags`);
+    the summary of its ``build`` task (:func:`citylake.catalog.build.build_catalog`'s, plus ``dag_id``,
+    ``run_id``, ``task_id``)."""
+    (summary,) = _run_dags(BUILD_PREFIX, home, ["catalog"], metadata_db=metadata_db, logical_date=logical_date,
+                           retries=0, timeout=timeout, on_progress=on_progress)
+    return summary
 
 
 def run_ingest(home: Home | None = None, systems: Iterable[str] | None = None, *,

@@ -233,3 +233,28 @@ def test_build_address_is_scheduled_on_the_address_tables_and_the_person_library
     assert "silver.renshe_ac02" not in silver
     assert {a.name for a in dag.timetable.asset_condition.objects} == {*silver, "gold.person"}
     assert {o.name for o in dag.get_task("build").outlets} == set(GOLD_TABLES)
+
+
+def test_build_catalog_runs_after_every_silver_and_gold_table_and_parses_light(dagbag, tmp_path):
+    from citylake.orchestration.catalog_dags import CATALOG_TABLE, trigger_tables
+
+    dag = dagbag.dags["build_catalog"]
+    assert dag.fileloc.endswith("dags/catalog.py")
+    silver = {f"silver.{code}_{t.name.lower()}" for code, s in load_registry().items() for t in s.tables}
+    triggers = {a.name for a in dag.timetable.asset_condition.objects}
+    assert triggers == set(trigger_tables(load_registry()))
+    assert silver <= triggers and {"gold.person", "gold.standard_address", "gold.person_address"} <= triggers
+    assert [t.task_id for t in dag.tasks] == ["build"]
+    assert [o.name for o in dag.get_task("build").outlets] == [CATALOG_TABLE]
+    probe = f"""
+import json, runpy, sys
+import airflow.sdk
+names = runpy.run_path({str(DAGS / 'catalog.py')!r})
+print(json.dumps({{"dags": sorted(k for k in names if k.startswith("build_") and not k.endswith("_dags")),
+                  "heavy": [m for m in {list(HEAVY_MODULES)!r} if m in sys.modules]}}))
+"""
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"dags": ["build_catalog"], "heavy": []}
