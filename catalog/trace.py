@@ -37,6 +37,7 @@ from citylake.catalog.access import (
     readable,
     treatment,
 )
+from citylake.catalog.lineage import COMPLETE, column_lineage, column_origins, dataset_id, read_events
 from citylake.lake.names import TableName
 from citylake.settings import Home
 
@@ -184,8 +185,6 @@ def _runs_writing(edges_by_output: dict[tuple[str, str], tuple[str, str]], table
 
 def _events_index(home: Home) -> dict[tuple[str, str], tuple[str, str]]:
     """(table, Delta version) -> (job, run id) of the COMPLETE runs that committed it."""
-    from citylake.catalog.lineage import COMPLETE, dataset_id, read_events
-
     index = {}
     for event in read_events(home):
         if event.get("eventType") != COMPLETE:
@@ -198,7 +197,6 @@ def _events_index(home: Home) -> dict[tuple[str, str], tuple[str, str]]:
 
 def trace(lake, home: Home, table: str, key: str, column: str | None = None, role: Role | None = None) -> Trace:
     """The provenance of the row of ``table`` with key ``key`` (see the module doc)."""
-    from citylake.catalog.lineage import column_lineage, column_origins
     from citylake.jobs.spec import all_gold_specs
     from citylake.sources.registry import load_registry
 
@@ -242,12 +240,13 @@ def trace(lake, home: Home, table: str, key: str, column: str | None = None, rol
     found.written_by = _runs_writing(index, table, found.version)
     lineage_cache: dict[str, dict] = {}
     for origin in origins:
-        found.origins.append(_origin(lake, home, role, table, origin, sources, index, lineage_cache, found,
-                                     column_lineage, column_origins))
+        found.origins.append(_origin(lake, home, role, table, origin, sources, index, lineage_cache, found))
     return found
 
 
-def _origin(lake, home, role, table, origin, sources, index, lineage_cache, found, column_lineage, column_origins):
+def _origin(lake, home: Home, role: Role, table: str, origin: dict[str, Any], sources, index, lineage_cache: dict,
+            found: Trace) -> dict[str, Any]:
+    """One value's way back: the source-layer rows, the batch's audits and runs, the department record."""
     system_code, _, source_name = str(origin["source_table"]).partition(".")
     lake_name = f"{system_code}_{source_name.lower()}"
     system, source = sources[lake_name]
@@ -340,4 +339,5 @@ def _key(key: dict[str, Any]) -> str:
 
 
 def tables_of(result: Trace | None, table: str) -> Iterable[str]:
+    """The tables a trace read, for the access log (the asked-for table when it failed early)."""
     return sorted(result.tables_read) if result is not None else [table]

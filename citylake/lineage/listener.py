@@ -3,7 +3,8 @@ plugin through the ``airflow.plugins`` entry point, so every scheduler, worker a
 run loads it).
 
 * task running: a fresh collector (:mod:`citylake.lineage.collector`) and the task's START;
-* task success / failure: COMPLETE / FAIL with the datasets the task read and wrote;
+* task success (or skipped while running) / failure: COMPLETE / FAIL with the datasets the task
+  read and wrote;
 * DAG run running / success / failure: the DAG run's START / COMPLETE / FAIL. ``dag.test()``
   creates its run already running, without telling listeners, so there the first task of the run
   in this process emits the DAG run's START.
@@ -100,6 +101,12 @@ def _finished(task_instance: Any, state: str, error: Any = None) -> None:
 
 @hookimpl
 def on_task_instance_success(previous_state: Any, task_instance: Any) -> None:
+    _finished(task_instance, "COMPLETE")
+
+
+@hookimpl
+def on_task_instance_skipped(previous_state: Any, task_instance: Any) -> None:
+    # A task that skips itself while running ends its run like a success (what it did is reported).
     _finished(task_instance, "COMPLETE")
 
 
