@@ -45,7 +45,8 @@ from citylake.catalog.declarations import (
 )
 from citylake.lake.names import TableName
 from citylake.lineage.naming import job_namespace
-from citylake.privacy import METADATA_COLUMNS, NON_PERSONAL_CATEGORY, SOURCE_LAYERS
+from citylake.privacy import METADATA_COLUMNS, SOURCE_LAYERS
+from citylake.schemas.standards import NON_PERSONAL as NON_PERSONAL_CATEGORY
 
 SOURCE_KIND, LAKE_KIND = "source_table", "lake_table"
 NOT_EVALUATED = "未评价"

@@ -70,7 +70,7 @@ def test_entries_describe_a_source_table_and_its_lake_tables(built):
     assert czrk["row_count"] == lake.row_count("bronze.gongan_czrk")
     fields = {f["name"]: f for f in silver["fields"]}
     assert fields["GMSFHM"]["classification"] == "person.id_number"
-    assert fields["GMSFHM"]["sensitivity"] == {"category": "个人敏感信息", "grade": 4}
+    assert fields["GMSFHM"]["sensitivity"] == {"category": "敏感个人信息", "grade": 4}
     assert fields["GMSFHM"]["analyst_view"] == "假名化" and fields["XM"]["analyst_view"] == "脱敏"
     assert silver["grade"] == {"level": "一般数据", "sub_level": 4, "label": "一般数据4级",
                                "basis": "最高敏感字段 GMSFHM (敏感级别 4)"}

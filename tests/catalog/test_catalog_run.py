@@ -156,7 +156,7 @@ def test_the_site_finds_a_table_by_its_chinese_name_and_shows_its_lineage_offlin
     assert [fields.nth(i).get_attribute("data-field") for i in range(fields.count())] == [
         f["name"] for f in document["fields"]]
     gmsfhm = page.locator('#fields tr[data-field="GMSFHM"]').inner_text()
-    assert "公民身份号码" in gmsfhm and "个人敏感信息" in gmsfhm and "假名化" in gmsfhm
+    assert "公民身份号码" in gmsfhm and "敏感个人信息" in gmsfhm and "假名化" in gmsfhm
     assert page.locator("#owner").inner_text() == "公安局"
     assert "bronze.gongan_czrk.GMSFHM" in page.locator('#fields tr[data-field="GMSFHM"] td.upstream-fields').inner_text()
     # Following the graph: the upstream node's link opens its page.
