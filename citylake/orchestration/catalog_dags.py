@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow.sdk import DAG, AssetAny, task
+from airflow.sdk import DAG, AssetAny, get_current_context, task
 
 from citylake.orchestration import address_dags, person_dags
 from citylake.orchestration.ingest_dags import DEFAULT_ARGS, START_DATE, bronze_asset
@@ -26,7 +26,7 @@ CATALOG_TABLE = "governance.catalog"
 
 def trigger_tables(registry: Mapping[str, SourceSystem]) -> list[str]:
     """The tables whose updates rebuild the catalog: every silver table and every gold table."""
-    silver = [f"silver.{code}_{t.name.lower()}" for code, s in registry.items() for t in s.tables]
+    silver = [t.silver_name(code) for code, s in registry.items() for t in s.tables]
     return sorted({*silver, *person_dags.GOLD_TABLES, *address_dags.GOLD_TABLES})
 
 
@@ -57,6 +57,49 @@ def build_catalog_dag(registry: Mapping[str, SourceSystem] | None = None) -> DAG
     return dag
 
 
+USAGE_DAG_ID = "report_usage"
+USAGE_DAYS = 7
+
+
+@task(task_id="usage_report",
+      doc_md="The week's reads of every department's tables (governance.access_log) → governance.usage_report, "
+             "可访问性 in governance.rule_result, and the 数据调用情况 section of every department report.")
+def usage_report() -> dict[str, Any]:
+    from datetime import UTC, datetime, timedelta
+
+    from citylake.catalog.usage_report import build_usage_report
+    from citylake.lake import open_lake
+    from citylake.quality.report import render_all_reports
+    from citylake.settings import Home
+
+    context = get_current_context()
+    # The run's interval end (the scheduled week); a manual run reports the week up to now.
+    end = context.get("data_interval_end") or datetime.now(UTC)
+    lake = open_lake()
+    rows = build_usage_report(lake, end - timedelta(days=USAGE_DAYS), end)
+    reports = render_all_reports(lake, Home.from_env().reports)
+    return {"rows": len(rows), "reads": sum(r["reads"] for r in rows), "reports": len(reports) - 1,
+            "period_end": end.isoformat()}
+
+
+def build_usage_dag() -> DAG:
+    """``report_usage``: 定时向数据提供方反馈数据调用情况, every Monday 06:00 (Beijing time)."""
+    with DAG(
+        dag_id=USAGE_DAG_ID,
+        description="数据调用情况: the week's reads per providing department → usage report, 可访问性, reports",
+        doc_md="Every Monday the past week's reads of each providing department's tables, as "
+               "governance.usage_report and the 数据调用情况 section of its quality report.",
+        schedule="0 6 * * 1",
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, "retries": 1},
+        tags=["citylake", "catalog", "usage", "数据调用情况"],
+    ) as dag:
+        usage_report()
+    return dag
+
+
 def build_catalog_dags(registry: Mapping[str, SourceSystem] | None = None) -> dict[str, DAG]:
-    dag = build_catalog_dag(registry)
-    return {dag.dag_id: dag}
+    dags = [build_catalog_dag(registry), build_usage_dag()]
+    return {dag.dag_id: dag for dag in dags}

@@ -164,6 +164,15 @@ def run_catalog(home: Home | None = None, *, metadata_db: str | None = None, log
     return summary
 
 
+def run_usage_report(home: Home | None = None, *, metadata_db: str | None = None,
+                     logical_date: datetime | None = None, timeout: float | None = None) -> dict[str, Any]:
+    """Run ``report_usage`` once (the weekly 数据调用情况, citylake.orchestration.catalog_dags); the
+    summary of its ``usage_report`` task."""
+    (summary,) = _run_dags("report_", home, ["usage"], metadata_db=metadata_db, logical_date=logical_date,
+                           retries=0, timeout=timeout)
+    return summary
+
+
 def run_ingest(home: Home | None = None, systems: Iterable[str] | None = None, *,
                metadata_db: str | None = None, logical_date: datetime | None = None,
                retries: int | None = 0, timeout: float | None = None,

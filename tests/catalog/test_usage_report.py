@@ -99,3 +99,19 @@ def test_a_period_that_ends_before_it_starts_is_refused(home):
     now = datetime.now(UTC)
     with pytest.raises(UsageReportError, match="the period must end after it starts"):
         usage_rows(open_lake(home / "lake"), now, now - timedelta(days=1))
+
+
+@pytest.mark.slow
+def test_the_weekly_usage_dag_reports_the_weeks_reads(home, monkeypatch):
+    """定时: ``report_usage`` (every Monday) run for real through Airflow after two reads."""
+    from citylake.orchestration.run import run_usage_report
+    from citylake.settings import Home
+
+    assert _sql(monkeypatch, "analyst.li", "SELECT count(*) FROM silver.gongan_czrk") == 0
+    assert _sql(monkeypatch, "analyst.li", "SELECT name FROM gold.person") == 0
+    summary = run_usage_report(Home(home))
+    assert summary["dag_id"] == "report_usage" and summary["task_id"] == "usage_report"
+    assert summary["rows"] > 0 and summary["reads"] >= 2
+    rows = open_lake(home / "lake").read_arrow(USAGE_REPORT).read_all().to_pylist()
+    # silver.gongan_czrk is 公安局's; gold.person is derived from every person-bearing department's tables.
+    assert {r["user"] for r in rows} == {"analyst.li"} and "公安局" in {r["department"] for r in rows}
