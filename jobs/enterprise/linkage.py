@@ -3,13 +3,16 @@
 Every golden enterprise is keyed by a USCC, so two different valid codes are never merged. Steps:
 
 1. *Known codes*: every valid code written in any record (GB 32100 and GB 11714 check characters
-   match; one mistyped character or one swapped pair never gives another valid code), and the
-   early pilot codes — codes whose GB 32100 check character alone fails, registered by the
-   authority (市场监管) and not one check character away from a valid known code.
-2. A record whose normalised code is a known code is linked by it (``uscc``).
-3. A broken code is repaired: its valid neighbours (citylake.jobs.enterprise.uscc_repair) among the
-   known codes, narrowed to those whose names agree with the record's (when it has one); exactly
-   one left is the link (``uscc_repair``), proposed back to the department (建议更正为 …).
+   match; one mistyped character or one swapped pair never gives another valid code).
+2. A broken code is repaired: its valid neighbours (citylake.jobs.enterprise.uscc_repair) among the
+   known codes, narrowed to those whose names agree with the record's (equal loose keys, or one
+   character apart: a homophone does not hide a typo); exactly one left is the link
+   (``uscc_repair``), proposed back to the department (建议更正为 …).
+3. A broken code of the authority (市场监管) with no such neighbour: an early pilot code — only the
+   GB 32100 check character fails — is a real registration and its own enterprise
+   (``pilot_code``); any other broken code whose only valid neighbour is no known code is taken
+   as that code (``uscc_repair``, proposed back for the department to confirm). Records whose code
+   is a known or pilot code are linked by it (``uscc``).
 4. A record still without a link (no code, or one that cannot be repaired) is linked by name:
    the strict name key, else the loose one (有限公司/有限责任公司), naming exactly one enterprise;
    several are narrowed by the registered address and the legal representative (``name``).
