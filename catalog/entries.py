@@ -177,7 +177,7 @@ def build_entries(lake, decl: Declarations, edges: Iterable[Any] = (), *, regist
 
     registry = load_registry() if registry is None else registry
     now = now or datetime.now(UTC)
-    by_lake_name = {f"{code}_{t.name.lower()}": (system, t) for code, system in registry.items() for t in system.tables}
+    by_lake_name = {t.lake_id(code): (system, t) for code, system in registry.items() for t in system.tables}
     check_sources(decl, {f"{code}.{t.name}" for code, system in registry.items() for t in system.tables})
     specs = all_gold_specs()
     extractions = _extractions(lake)

@@ -203,7 +203,7 @@ def trace(lake, home: Home, table: str, key: str, column: str | None = None, rol
     role = role or Role("engineer")
     name = TableName.parse(table)
     registry = load_registry()
-    sources = {f"{code}_{t.name.lower()}": (s, t) for code, s in registry.items() for t in s.tables}
+    sources = {t.lake_id(code): (s, t) for code, s in registry.items() for t in s.tables}
     if name.layer == "gold":
         spec = all_gold_specs().get(table)
         if spec is None:
@@ -248,8 +248,8 @@ def _origin(lake, home: Home, role: Role, table: str, origin: dict[str, Any], so
             found: Trace) -> dict[str, Any]:
     """One value's way back: the source-layer rows, the batch's audits and runs, the department record."""
     system_code, _, source_name = str(origin["source_table"]).partition(".")
-    lake_name = f"{system_code}_{source_name.lower()}"
-    system, source = sources[lake_name]
+    system, source = next(v for v in sources.values() if v[0].code == system_code and v[1].name == source_name)
+    lake_name = source.lake_id(system_code)
     key_column = source.primary_key[0]
     batch_id = origin.get("batch_id")
     attribute = origin.get("attribute")

@@ -122,7 +122,7 @@ def providers() -> dict[str, tuple[Provider, ...]]:
     for system in registry.values():
         for table in system.tables:
             for layer in SOURCE_LAYERS:
-                own[f"{layer}.{system.code}_{table.name.lower()}"] = Provider(
+                own[f"{layer}.{table.lake_id(system.code)}"] = Provider(
                     system.owner, system.code, f"{system.code}.{table.name}", DIRECT)
     out: dict[str, tuple[Provider, ...]] = {t: (p,) for t, p in own.items()}
     for gold, sources in gold_upstream(registry).items():

@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--column", metavar="COL", help="one attribute (default: every attribute with a source)")
     trace.add_argument("--format", choices=("text", "json"), default="text")
     trace.add_argument("--role", metavar="ROLE", help="as in citylake sql (default $CITYLAKE_ROLE, else analyst)")
+    enterprise = sub.add_parser("enterprise", help="the legal-entity library (法人库)")
+    enterprise_sub = enterprise.add_subparsers(dest="enterprise_command", required=True)
+    eshow = enterprise_sub.add_parser("show", help="print one enterprise's 一企一档 (gold.enterprise_profile)")
+    eshow.add_argument("uscc", metavar="USCC")
+    eshow.add_argument("--format", choices=("text", "json"), default="text")
+    eshow.add_argument("--role", metavar="ROLE", help="the profile is unmasked (legal representatives, employees): "
+                                                      "role engineer only (default $CITYLAKE_ROLE, else analyst)")
     rebuild = person_sub.add_parser("build", help="build the gold tables through the build_person DAG "
                                                  "(incremental after a complete build)")
     rebuild.add_argument("--full", action="store_true", help="rebuild every person from the whole silver tables")
@@ -268,6 +275,9 @@ def _print_build(tasks: list[dict]) -> None:
         if b["dag_id"] == "build_address":
             _print_address_build(b)
             continue
+        if b["dag_id"] == "build_enterprise":
+            _print_enterprise_build(b)
+            continue
         total = max(b["records"], 1)
         touched = f", {b['touched_persons']:,} persons recomputed" if b.get("touched_persons") is not None else ""
         print(f"\npopulation library (人口库), as of {b['as_of']}, {b.get('mode', 'full')} build in "
@@ -299,6 +309,23 @@ def _print_address_build(b: dict) -> None:
     print(f"  fed back (governance.quality_issue): opened {issues.get('opened', 0):,}, "
           f"closed {issues.get('fixed', 0):,}")
     print("  tables: gold.standard_address, gold.address_link, gold.person_address")
+
+
+def _print_enterprise_build(b: dict) -> None:
+    total = max(b["records"], 1)
+    print(f"\nlegal-entity library (法人库), as of {b['as_of']}, built in {b['seconds']:.0f} s:")
+    print(f"  enterprise-bearing records {b['records']:,}: by USCC {b['linked_by_uscc']:,} "
+          f"({b['linked_by_uscc'] / total:.1%}), by a repaired USCC (GB 32100/GB 11714) {b['linked_by_repair']:,}, "
+          f"by name {b['linked_by_name']:,}, unlinked {b['unlinked']:,}; USCC corrections proposed (建议更正) "
+          f"{b['proposed_corrections']:,}")
+    print(f"  golden enterprises (gold.enterprise) {b['enterprises']:,}: " + ", ".join(
+        f"{k} {v:,}" for k, v in sorted(b["status"].items())) + f"; with a standard address "
+        f"{b['with_standard_address']:,}, legal representative linked to gold.person {b['with_legal_rep_person']:,}")
+    issues = b.get("feedback") or {}
+    print(f"  conflicts (gold.enterprise_conflict, 多源校核) {b['conflicts']:,}; warnings opened "
+          f"{issues.get('opened', 0):,}, closed {issues.get('fixed', 0):,} in governance.quality_issue")
+    print("  tables: gold.enterprise, gold.enterprise_source_link, gold.enterprise_conflict, "
+          "gold.enterprise_profile; one enterprise: citylake enterprise show USCC --role engineer")
 
 
 def cmd_person(args: argparse.Namespace) -> int:
@@ -351,6 +378,36 @@ def _print_catalog(summary: dict) -> None:
     print(f"  site:  {summary['site']}")
     if summary.get("undeclared"):
         print(f"  no name or description in catalog/catalog.yaml: {', '.join(summary['undeclared'])}")
+
+
+def cmd_enterprise(args: argparse.Namespace) -> int:
+    from citylake.catalog.access import Role
+    from citylake.catalog.access_log import log_access
+    from citylake.jobs.enterprise.show import PROFILE, EnterpriseNotFound, as_json, profile, render
+    from citylake.lake import open_lake
+
+    role = Role.from_env(args.role)
+    lake = open_lake(Home.from_env().lake)
+    outcome, rows = "refused", None
+    try:
+        if role.kind != "engineer":
+            # The profile holds the legal representative and the employees unmasked; analysts query
+            # gold.enterprise masked.
+            log.error("citylake enterprise show prints unmasked personal data: role engineer only (--role engineer); "
+                      "as %s, query the masked tables with citylake sql", role)
+            return 2
+        outcome = "failed"
+        try:
+            document = profile(lake, args.uscc)
+        except EnterpriseNotFound as exc:
+            log.error("%s", exc)
+            return 1
+        print(as_json(document) if args.format == "json" else render(document))
+        outcome, rows = "ok", 1
+        return 0
+    finally:
+        log_access(lake, role=str(role), interface="citylake enterprise show", tables=[PROFILE], rows=rows,
+                   query=args.uscc, outcome=outcome)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -497,7 +554,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args)
     commands = {"generate": cmd_generate, "demo": cmd_demo, "feedback": feedback_cli.run, "person": cmd_person,
                 "sql": cmd_sql, "export": cmd_export, "batch": batch_cli.run, "run": cmd_run,
-                "status": cmd_status, "usage": usage_cli.run, "catalog": cmd_catalog, "trace": cmd_trace}
+                "status": cmd_status, "usage": usage_cli.run, "catalog": cmd_catalog, "trace": cmd_trace,
+                "enterprise": cmd_enterprise}
     try:
         return commands[args.command](args)
     except (ValueError, OSError) as exc:  # bad input or configuration, a file that cannot be written

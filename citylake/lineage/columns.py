@@ -39,7 +39,7 @@ class ColumnSource:
 
 
 def _tables(registry: Mapping[str, SourceSystem]) -> dict[str, tuple[SourceSystem, SourceTable]]:
-    return {f"{code}_{t.name.lower()}": (system, t) for code, system in registry.items() for t in system.tables}
+    return {t.lake_id(code): (system, t) for code, system in registry.items() for t in system.tables}
 
 
 def output_columns(output: str, columns: Iterable[str], inputs: set[str],
@@ -93,7 +93,7 @@ def _person(columns, inputs, registry):
     priority = load_priority(registry)
     candidates: dict[str, list[ColumnSource]] = {}
     for role in person_roles(registry):
-        lake_name = f"{role.system.code}_{role.table.name.lower()}"
+        lake_name = role.table.lake_id(role.system.code)
         carried = {**role.columns, **role.attributes}
         if "id_number" in carried:
             carried["person_id"] = carried["id_number"]

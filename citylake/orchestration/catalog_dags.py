@@ -1,7 +1,7 @@
 """The catalog DAG (数据资源目录): ``build_catalog``, scheduled on the silver and gold assets.
 
 It runs after every round: when any silver table gets a promoted batch (``promote_<system>``) or a
-theme library is rebuilt (``build_person``, ``build_address``), and rebuilds the whole catalog from
+theme library is rebuilt (``build_person``, ``build_address``, ``build_enterprise``), and rebuilds the whole catalog from
 the lake's metadata (:func:`citylake.catalog.build.build_catalog`: the JSON under
 ``$CITYLAKE_HOME/catalog/``, ``governance.catalog`` and the static site). Rebuilding from the lake
 rather than from the triggering events means a coalesced event loses nothing and a rerun gives the
@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow.sdk import DAG, AssetAny, get_current_context, task
 
-from citylake.orchestration import address_dags, person_dags
+from citylake.orchestration import address_dags, enterprise_dags, person_dags
 from citylake.orchestration.ingest_dags import DEFAULT_ARGS, START_DATE, bronze_asset
 from citylake.orchestration.promote_dags import silver_asset
 from citylake.sources.registry import SourceSystem, load_registry
@@ -27,7 +27,7 @@ CATALOG_TABLE = "governance.catalog"
 def trigger_tables(registry: Mapping[str, SourceSystem]) -> list[str]:
     """The tables whose updates rebuild the catalog: every silver table and every gold table."""
     silver = [t.silver_name(code) for code, s in registry.items() for t in s.tables]
-    return sorted({*silver, *person_dags.GOLD_TABLES, *address_dags.GOLD_TABLES})
+    return sorted({*silver, *person_dags.GOLD_TABLES, *address_dags.GOLD_TABLES, *enterprise_dags.GOLD_TABLES})
 
 
 @task(task_id="build", outlets=[bronze_asset(CATALOG_TABLE)],

@@ -201,6 +201,48 @@ def _has_homophone(values, column, frame):
     return values.map(lambda v: isinstance(v, str) and any(c in _HOMOPHONES for c in v[1:])).to_numpy()
 
 
+# A brand character of an enterprise name written with one that sounds alike (an old or misheard
+# name): not a brand character itself, so the spoiled name is no other enterprise's.
+_BRAND_HOMOPHONES = {
+    "泉": "全", "鲁": "录", "华": "桦", "信": "芯", "达": "答", "恒": "横", "润": "闰", "丰": "峰", "源": "元",
+    "通": "同", "瑞": "锐", "德": "得", "泰": "太", "嘉": "佳", "宏": "洪", "盛": "胜", "安": "岸", "博": "搏",
+    "凯": "铠", "诚": "承", "宇": "禹", "舜": "顺", "齐": "奇", "明": "鸣", "远": "园", "鑫": "欣", "隆": "龙",
+    "兴": "星", "汇": "惠", "和": "禾", "天": "添", "祥": "翔", "正": "政", "科": "珂", "创": "闯",
+}
+
+
+def _org_name_conflict(values, column, rng):
+    def swap(v):
+        for i, c in enumerate(v[2:], start=2):  # after the region (济南/山东)
+            if c in _BRAND_HOMOPHONES:
+                return v[:i] + _BRAND_HOMOPHONES[c] + v[i + 1:]
+        return v
+
+    return values.map(swap)
+
+
+def _has_brand_homophone(values, column, frame):
+    return values.map(lambda v: isinstance(v, str) and any(c in _BRAND_HOMOPHONES for c in v[2:])).to_numpy()
+
+
+_FORM_VARIANTS = (("有限责任公司", "有限公司"), ("有限公司", "有限责任公司"))
+
+
+def _org_name_variant(values, column, rng):
+    """The organisational form written the other way (有限公司 / 有限责任公司), as departments do."""
+    def vary(v):
+        for written, other in _FORM_VARIANTS:
+            if v.endswith(written) and not v.endswith("股份" + written):
+                return v[: -len(written)] + other
+        return v
+
+    return values.map(vary)
+
+
+def _has_form(values, column, frame):
+    return values.map(lambda v: isinstance(v, str) and v.endswith("有限公司") and "股份" not in v).to_numpy()
+
+
 def _other_ethnicity(values, column, rng):
     if column.fmt == "name":
         choices = ["汉族", "回族", "满族", "蒙古族"]
@@ -285,6 +327,10 @@ DEFECTS: dict[str, Defect] = {d.name: d for d in [
            lambda v, c, f: _not_null(v)),
     Defect("name_conflict", "姓名与权威来源不一致: a homophone character in the name", frozenset({"person_name"}),
            _homophone_name, _has_homophone, visible_to_standards=False),
+    Defect("org_name_conflict", "企业名称与权威来源不一致: a brand character written with a homophone",
+           frozenset({"org_name"}), _org_name_conflict, _has_brand_homophone, visible_to_standards=False),
+    Defect("org_name_variant", "企业名称写法不一致: 有限公司 and 有限责任公司 written for one another",
+           frozenset({"org_name"}), _org_name_variant, _has_form, visible_to_standards=False),
     Defect("ethnicity_conflict", "民族与权威来源不一致: a different ethnicity than the authoritative source",
            frozenset({"ethnicity"}), _other_ethnicity, lambda v, c, f: _not_null(v), visible_to_standards=False),
     Defect("missing", "必填项缺失: the value is missing", TEXT_KINDS | DATE_KINDS | {"sex", "ethnicity"}, _missing,

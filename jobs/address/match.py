@@ -139,7 +139,7 @@ def source_tables(registry: Mapping[str, SourceSystem]) -> list[str]:
     this module)."""
     from citylake.jobs.address.settings import load_settings
 
-    return sorted({f"{layer}.{s.system.code}_{s.table.name.lower()}" for s in load_settings(registry).sources
+    return sorted({f"{layer}.{s.table.lake_id(s.system.code)}" for s in load_settings(registry).sources
                    for layer in ("silver", "quarantine")})
 
 

@@ -46,6 +46,8 @@ def test_demo_generates_and_ingests_only_under_citylake_home(tmp_path):
     assert "department systems" in result.stdout
     assert list(work.iterdir()) == []
     assert "bronze.gongan_czrk" in result.stdout
+    # The demo ends with the theme libraries, the legal-entity library last.
+    assert result.stdout.index("legal-entity library (法人库)") > result.stdout.index("population library (人口库)")
     assert Path(home, "truth", "person.parquet").exists()
     lake = open_lake(home / "lake")
     for code, system in load_registry().items():

@@ -258,3 +258,17 @@ print(json.dumps({{"dags": sorted(k for k in names if k.startswith("build_") and
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"dags": ["build_catalog"], "heavy": []}
+
+
+def test_build_enterprise_is_scheduled_on_the_enterprise_tables_and_the_person_library(dagbag):
+    from citylake.orchestration.enterprise_dags import GOLD_TABLES, enterprise_silver_tables
+
+    dag = dagbag.dags["build_enterprise"]
+    assert dag.fileloc.endswith("dags/enterprise.py")
+    silver = enterprise_silver_tables(load_registry())
+    # Every table that maps enterprise or party fields (医保's employer name too), and no other.
+    assert set(silver) == {"silver.scjg_qydj", "silver.shuiwu_sb_sbxx", "silver.renshe_ac02",
+                           "silver.yibao_psn_insu_d", "silver.zrzy_bdcdj"}
+    assert {a.name for a in dag.timetable.asset_condition.objects} == {*silver, "gold.person"}
+    assert [t.task_id for t in dag.tasks] == ["build"]
+    assert {o.name for o in dag.get_task("build").outlets} == set(GOLD_TABLES)
