@@ -334,10 +334,18 @@ def cmd_person(args: argparse.Namespace) -> int:
 
         _print_build(run_build(Home.from_env(), full=args.full))
         return 0
+    from citylake.jobs.person import show
+    from citylake.jobs.person.build import PROFILE
+
+    return _show_profile(args, "person", PROFILE, show.PersonNotFound, show, args.id_number)
+
+
+def _show_profile(args: argparse.Namespace, library: str, table: str, not_found: type[Exception], show,
+                  key: str) -> int:
+    """``citylake person|enterprise show``: a profile printed unmasked, so for engineers only (analysts
+    query the masked profile tables with citylake sql); every read or refusal in the access log."""
     from citylake.catalog.access import Role
     from citylake.catalog.access_log import log_access
-    from citylake.jobs.person.build import PROFILE
-    from citylake.jobs.person.show import PersonNotFound, as_json, profile, render
     from citylake.lake import open_lake
 
     role = Role.from_env(args.role)
@@ -345,22 +353,21 @@ def cmd_person(args: argparse.Namespace) -> int:
     outcome, rows = "refused", None
     try:
         if role.kind != "engineer":
-            # The profile assembles every record of a person unmasked; analysts query gold.person_profile masked.
-            log.error("citylake person show prints unmasked personal data: role engineer only (--role engineer); "
-                      "as %s, query the masked tables with citylake sql", role)
+            log.error("citylake %s show prints unmasked personal data: role engineer only (--role engineer); "
+                      "as %s, query the masked tables with citylake sql", library, role)
             return 2
         outcome = "failed"
         try:
-            document = profile(lake, args.id_number)
-        except PersonNotFound as exc:
+            document = show.profile(lake, key)
+        except not_found as exc:
             log.error("%s", exc)
             return 1
-        print(as_json(document) if args.format == "json" else render(document))
+        print(show.as_json(document) if args.format == "json" else show.render(document))
         outcome, rows = "ok", 1
         return 0
     finally:
-        log_access(lake, role=str(role), interface="citylake person show", tables=[PROFILE], rows=rows,
-                   query=args.id_number, outcome=outcome)
+        log_access(lake, role=str(role), interface=f"citylake {library} show", tables=[table], rows=rows,
+                   query=key, outcome=outcome)
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
@@ -381,33 +388,9 @@ def _print_catalog(summary: dict) -> None:
 
 
 def cmd_enterprise(args: argparse.Namespace) -> int:
-    from citylake.catalog.access import Role
-    from citylake.catalog.access_log import log_access
-    from citylake.jobs.enterprise.show import PROFILE, EnterpriseNotFound, as_json, profile, render
-    from citylake.lake import open_lake
+    from citylake.jobs.enterprise import show
 
-    role = Role.from_env(args.role)
-    lake = open_lake(Home.from_env().lake)
-    outcome, rows = "refused", None
-    try:
-        if role.kind != "engineer":
-            # The profile holds the legal representative and the employees unmasked; analysts query
-            # gold.enterprise masked.
-            log.error("citylake enterprise show prints unmasked personal data: role engineer only (--role engineer); "
-                      "as %s, query the masked tables with citylake sql", role)
-            return 2
-        outcome = "failed"
-        try:
-            document = profile(lake, args.uscc)
-        except EnterpriseNotFound as exc:
-            log.error("%s", exc)
-            return 1
-        print(as_json(document) if args.format == "json" else render(document))
-        outcome, rows = "ok", 1
-        return 0
-    finally:
-        log_access(lake, role=str(role), interface="citylake enterprise show", tables=[PROFILE], rows=rows,
-                   query=args.uscc, outcome=outcome)
+    return _show_profile(args, "enterprise", show.PROFILE, show.EnterpriseNotFound, show, args.uscc)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
