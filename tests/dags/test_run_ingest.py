@@ -99,7 +99,9 @@ def test_a_failed_task_fails_the_run_with_its_reason_and_other_dags_still_run(ho
         run_ingest(home)
 
     message = str(failure.value)
-    assert "ingest_ghost.extract_people: SourceUnavailableError" in message and "ghost.db" in message
+    # No connection and no embedded file: a configuration error, naming the connection and the file.
+    assert "ingest_ghost.extract_people: AirflowFailException" in message and "ghost.db" in message
+    assert "no Airflow connection 'citylake_ghost'" in message
     assert "ingest_toy" not in message
     states = {r["dag_id"]: (r["state"], r["tasks"]) for r in failure.value.runs}
     assert states == {"ingest_ghost": ("failed", {"extract_people": "failed"}),
