@@ -162,4 +162,8 @@ def _cell(value, type_: pa.DataType) -> pa.Array:
         return pa.array([number.quantize(Decimal(1).scaleb(-type_.scale))], type_)
     if pa.types.is_date32(type_) and isinstance(value, datetime):
         return pa.array([value.date()], type_)
+    if (pa.types.is_date32(type_) or pa.types.is_timestamp(type_)) and not isinstance(value, date):
+        # Arrow would take a number for days (or microseconds) since 1970: SQLite's DATE affinity
+        # stores the text '19900230' as the integer 19900230, which must stay the text it was.
+        raise ValueError("a number is not a date")
     return pa.array([value], type_)
