@@ -46,7 +46,7 @@ from typing import Any
 
 import psutil
 
-from citylake.orchestration.run import airflow_environment, dags_folder
+from citylake.orchestration.run import airflow_environment
 from citylake.settings import Home
 
 log = logging.getLogger(__name__)
