@@ -26,15 +26,9 @@ _ALARM = re.compile(r"\[(error|critical)\b|\b(ERROR|CRITICAL)\b|^Traceback")
 _TASK_OUTPUT = "[task.stderr]"
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``airflow`` on the ``citylake`` parser."""
+    from citylake.cli import _positive  # (citylake.cli is loaded when it registers this command)
     from citylake.orchestration import scheduler as s
 
     cmd = sub.add_parser(
