@@ -477,6 +477,41 @@ class DeltaRsLake:
                 full=full,
             )
 
+    def file_sizes(self, table: TableRef) -> list[int]:
+        """The sizes in bytes of the data files of the table's current version."""
+        sizes = pa.table(self.delta_table(table).get_add_actions()).column("size_bytes")
+        return [int(size) for size in sizes.to_pylist()]
+
+    def compact(
+        self, table: TableRef, target_size: int | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """delta-rs ``optimize.compact``: rewrite the small files of each partition into files of
+        about ``target_size`` bytes, rows unchanged; returns delta-rs' metrics.
+
+        Readers of earlier versions keep their files until a vacuum past the retention removes
+        them, so time travel within the retention still works. The rewritten files' statistics
+        follow the stats policy, as any other write's do.
+        """
+        with self.lock(table):
+            delta = self.delta_table(table)
+            delta = self._apply_properties(delta, self._stats_properties(table, arrow_schema_of(delta), delta))
+            return delta.optimize.compact(target_size=target_size, commit_properties=_commit_properties(metadata))
+
+    def cleanup_log(self, table: TableRef, retention_hours: int) -> int:
+        """Write a checkpoint, then delete the log entries older than ``retention_hours`` that the
+        checkpoint makes unnecessary; returns the version of the checkpoint.
+
+        A reader then replays one checkpoint and the few commits after it instead of the whole
+        history; versions older than the log retention can no longer be time-travelled to.
+        """
+        with self.lock(table):
+            delta = self._apply_properties(
+                self.delta_table(table), {"delta.logRetentionDuration": f"interval {retention_hours} hours"},
+                job="lake upkeep")
+            delta.create_checkpoint()
+            delta.cleanup_metadata()
+            return delta.version()
+
     # ------------------------------------------------------------------------------ Spark
 
     def read_spark(self, spark: SparkSession, table: TableRef, version: int | None = None) -> DataFrame:
@@ -719,12 +754,13 @@ class DeltaRsLake:
         return None if columns is None else stats_properties(columns)
 
     @staticmethod
-    def _apply_properties(delta: DeltaTable, properties: dict[str, str] | None) -> DeltaTable:
-        """Set the stats properties on an existing table if it lacks them; call with the writer lock held."""
+    def _apply_properties(
+        delta: DeltaTable, properties: dict[str, str] | None, job: str = "stats policy"
+    ) -> DeltaTable:
+        """Set table properties (by default the stats policy's) on an existing table if it lacks
+        them; call with the writer lock held."""
         if properties and properties_differ(delta.metadata().configuration, properties):
-            delta.alter.set_table_properties(
-                properties, commit_properties=_commit_properties({"job": "stats policy"})
-            )
+            delta.alter.set_table_properties(properties, commit_properties=_commit_properties({"job": job}))
             delta.update_incremental()
         return delta
 

@@ -177,6 +177,15 @@ def run_usage_report(home: Home | None = None, *, metadata_db: str | None = None
     return summary
 
 
+def run_upkeep(home: Home | None = None, *, metadata_db: str | None = None,
+               timeout: float | None = None) -> dict[str, Any]:
+    """Run ``maintain_lake`` once (湖表维护, citylake.orchestration.upkeep_dags); the summary of its
+    ``summary`` task."""
+    (summary,) = _run_dags("maintain_", home, ["lake"], metadata_db=metadata_db, logical_date=None, retries=0,
+                           timeout=timeout)
+    return summary
+
+
 def run_ingest(home: Home | None = None, systems: Iterable[str] | None = None, *,
                metadata_db: str | None = None, logical_date: datetime | None = None,
                retries: int | None = 0, timeout: float | None = None,
@@ -340,7 +349,10 @@ def _report(dag_run: Any) -> dict[str, Any]:
         tasks = {ti.task_id: _state(ti.state) for ti in tis}
         xcoms = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id,
                                                    key="return_value")).all()
-        values = {x.task_id: XComModel.deserialize_value(x) for x in xcoms}
+        # A mapped task's instances are summed up by a task downstream of them; lists (a mapped
+        # task's input) are references, not summaries.
+        values = {x.task_id: value for x in xcoms if x.map_index < 0
+                  and isinstance(value := XComModel.deserialize_value(x), dict)}
         events = session.execute(
             select(AssetModel.name, AssetEvent.source_task_id, AssetEvent.extra)
             .join(AssetModel, AssetModel.id == AssetEvent.asset_id)

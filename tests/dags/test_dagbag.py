@@ -272,3 +272,14 @@ def test_build_enterprise_is_scheduled_on_the_enterprise_tables_and_the_person_l
     assert {a.name for a in dag.timetable.asset_condition.objects} == {*silver, "gold.person"}
     assert [t.task_id for t in dag.tasks] == ["build"]
     assert {o.name for o in dag.get_task("build").outlets} == set(GOLD_TABLES)
+
+
+def test_maintain_lake_runs_nightly_one_table_at_a_time(dagbag):
+    from citylake.orchestration.upkeep_dags import SCHEDULE
+
+    dag = dagbag.dags["maintain_lake"]
+    assert dag.fileloc.endswith("dags/upkeep.py")
+    assert dag.schedule == SCHEDULE == "0 3 * * *"
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert [t.task_id for t in dag.topological_sort()] == ["tables", "maintain", "summary"]
+    assert dag.get_task("maintain").max_active_tis_per_dag == 1
