@@ -23,9 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal
 
-from citylake.configuration import read_yaml
+from pydantic import Field, model_validator
+
+from citylake.config_files import resolve
+from citylake.config_model import ConfigModel, validate_document
+from citylake.configuration import ConfigurationError, read_yaml
 
 CATALOG_FILE = Path(__file__).with_name("catalog.yaml")
 CATEGORIES = ("基础信息资源", "主题信息资源", "部门信息资源")
@@ -40,13 +44,7 @@ GENERAL = GRADES[0]
 # are judged by their longest gap between runs, schedule_cycle).
 SCHEDULE_CYCLES = {"@continuous": "实时", "@hourly": "实时", "@daily": "每日", "@weekly": "每周",
                    "@monthly": "每月", "@quarterly": "每季度", "@yearly": "每年", "@annually": "每年"}
-_VALUE_KEYS = {"category", "share_type", "share_condition", "open_type", "update_cycle", "grade", "grade_basis"}
-_TEXT_KEYS = {"name_zh", "description"}
-_CHOICES = {"category": CATEGORIES, "share_type": SHARE_TYPES, "open_type": OPEN_TYPES,
-            "update_cycle": tuple(UPDATE_CYCLES), "grade": GRADES}
-
-
-class CatalogConfigError(ValueError):
+class CatalogConfigError(ConfigurationError):
     """``catalog/catalog.yaml`` has a missing, unknown or malformed entry."""
 
 
@@ -118,69 +116,92 @@ def schedule_cycle(schedule: str) -> str | None:
                  cycle != "实时"), "不定期")
 
 
-def _entry(value: Any, where: str, allowed: set[str]) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise CatalogConfigError(f"{where}: expected a mapping of {sorted(allowed)}")
-    unknown = set(value) - allowed
-    if unknown:
-        raise CatalogConfigError(f"{where}: unknown entries {sorted(unknown)}; known: {sorted(allowed)}")
-    for key, text in value.items():
-        if not isinstance(text, str) or not text.strip():
-            raise CatalogConfigError(f"{where}: '{key}' must be a non-empty text")
-        choices = _CHOICES.get(key)
-        if choices and text not in choices:
-            raise CatalogConfigError(f"{where}: {key} '{text}' is not one of {' / '.join(choices)}")
-    grade = value.get("grade")
-    if grade and grade != GENERAL and not value.get("grade_basis"):
-        raise CatalogConfigError(f"{where}: grade {grade} needs a grade_basis (why the table is {grade})")
-    if "grade_basis" in value and not grade:
-        raise CatalogConfigError(f"{where}: grade_basis without a grade")
-    return dict(value)
+Text = Annotated[str, Field(min_length=1, pattern=r"\S")]
 
 
-def load_declarations(path: str | Path = CATALOG_FILE) -> Declarations:
-    path = Path(path)
-    doc = read_yaml(path, CatalogConfigError)
-    if not isinstance(doc, dict):
-        raise CatalogConfigError(f"{path}: expected a mapping with bureau, sources, layers, tables")
-    unknown = set(doc) - {"bureau", "sources", "layers", "tables"}
-    if unknown:
-        raise CatalogConfigError(f"{path}: unknown entries {sorted(unknown)}")
-    bureau = doc.get("bureau")
-    if not isinstance(bureau, str) or not bureau.strip():
-        raise CatalogConfigError(f"{path}: 'bureau' must name the bureau that keeps the lake")
-    sources = doc.get("sources") or {}
-    if not isinstance(sources, dict) or set(sources) - {"defaults", "tables"}:
-        raise CatalogConfigError(f"{path}: sources: expected 'defaults' and 'tables'")
-    defaults = _entry(sources.get("defaults"), f"{path}: sources.defaults", _VALUE_KEYS)
-    source_tables = {}
-    for key, value in (sources.get("tables") or {}).items():
-        if not isinstance(key, str) or key.count(".") != 1:
-            raise CatalogConfigError(f"{path}: sources.tables.{key}: name a registry table as <system>.<TABLE>")
-        source_tables[key] = _entry(value, f"{path}: sources.tables.{key}", _VALUE_KEYS)
-    layers = {}
-    for key, value in (doc.get("layers") or {}).items():
-        where = f"{path}: layers.{key}"
-        entry = _entry(value, where, _VALUE_KEYS | _TEXT_KEYS)
-        if not entry.get("name_zh") or not entry.get("description"):
-            raise CatalogConfigError(f"{where}: a layer needs name_zh and description")
-        layers[key] = entry
-    tables = {}
-    for key, value in (doc.get("tables") or {}).items():
-        layer = key.partition(".")[0] if isinstance(key, str) else None
-        if layer not in layers or key.count(".") != 1:
-            raise CatalogConfigError(f"{path}: tables.{key}: name a lake table <layer>.<name> of a declared layer "
-                                     f"({', '.join(layers)})")
-        tables[key] = _entry(value, f"{path}: tables.{key}", _VALUE_KEYS | _TEXT_KEYS)
-    return Declarations(bureau, defaults, source_tables, layers, tables, path)
+class ValueEntry(ConfigModel):
+    """What may be declared of a registry table (or as the defaults of all of them)."""
+
+    category: Literal[CATEGORIES] | None = Field(None, description="资源分类")
+    share_type: Literal[SHARE_TYPES] | None = Field(None, description="共享属性")
+    share_condition: Text | None = Field(None, description="the condition, or the basis for not sharing "
+                                                           "(required unless 无条件共享)")
+    open_type: Literal[OPEN_TYPES] | None = Field(None, description="开放属性")
+    update_cycle: Literal[tuple(UPDATE_CYCLES)] | None = Field(None, description="更新周期")
+    grade: Literal[GRADES] | None = Field(None, description="GB/T 43697 grade (default 一般数据 at the "
+                                                             "sub-level of the most sensitive field)")
+    grade_basis: Text | None = Field(None, description="why the table is 重要数据 or 核心数据")
+
+    @model_validator(mode="after")
+    def _grade_basis(self) -> ValueEntry:
+        if self.grade and self.grade != GENERAL and not self.grade_basis:
+            raise ValueError(f"grade {self.grade} needs a grade_basis (why the table is {self.grade})")
+        if self.grade_basis and not self.grade:
+            raise ValueError("grade_basis without a grade")
+        return self
+
+
+class TableEntry(ValueEntry):
+    """A lake table's declarations; name_zh and description for a table without a spec or registry entry."""
+
+    name_zh: Text | None = None
+    description: Text | None = None
+
+
+class LayerEntry(ValueEntry):
+    """A lake layer: what it is, and the defaults of its tables."""
+
+    name_zh: Text
+    description: Text
+
+
+class SourcesEntry(ConfigModel):
+    defaults: ValueEntry = Field(default_factory=ValueEntry)
+    tables: dict[Annotated[str, Field(pattern=r"^[^.]+\.[^.]+$")], ValueEntry] = Field(
+        default_factory=dict, description="per registry table <system>.<TABLE>")
+
+
+class CatalogFile(ConfigModel):
+    """``catalog/catalog.yaml``."""
+
+    bureau: Text = Field(description="the bureau that keeps the lake: owner of every table not a department's")
+    sources: SourcesEntry = Field(default_factory=SourcesEntry)
+    layers: dict[str, LayerEntry] = Field(default_factory=dict)
+    tables: dict[Annotated[str, Field(pattern=r"^[^.]+\.[^.]+$")], TableEntry] = Field(
+        default_factory=dict, description="per lake table <layer>.<name>")
+
+    @model_validator(mode="after")
+    def _tables_of_declared_layers(self) -> CatalogFile:
+        for key in self.tables:
+            if key.partition(".")[0] not in self.layers:
+                raise ValueError(f"tables.{key}: name a lake table <layer>.<name> of a declared layer "
+                                 f"({', '.join(self.layers)})")
+        return self
+
+
+def _values(entry: ConfigModel) -> dict[str, str]:
+    return entry.model_dump(exclude_none=True)
+
+
+def load_declarations(path: str | Path | None = None) -> Declarations:
+    """The declarations in ``path`` (default ``catalog/catalog.yaml`` or its override in
+    ``$CITYLAKE_CONFIG``, citylake.config_files), validated (:class:`CatalogFile`)."""
+    path = Path(path or resolve("catalog/catalog.yaml", CATALOG_FILE))
+    doc = validate_document(CatalogFile, read_yaml(path, CatalogConfigError), path, CatalogConfigError)
+    return Declarations(doc.bureau, _values(doc.sources.defaults),
+                        {key: _values(value) for key, value in doc.sources.tables.items()},
+                        {key: _values(value) for key, value in doc.layers.items()},
+                        {key: _values(value) for key, value in doc.tables.items()}, path)
+
+
+def declarations() -> Declarations:
+    """The project's declarations (``catalog/catalog.yaml``, or its override), loaded and validated once."""
+    return _declarations(resolve("catalog/catalog.yaml", CATALOG_FILE))
 
 
 @cache
-def declarations() -> Declarations:
-    """The project's declarations (``catalog/catalog.yaml``), loaded and validated once."""
-    return load_declarations()
+def _declarations(path: Path) -> Declarations:
+    return load_declarations(path)
 
 
 def check_sources(decl: Declarations, registry_tables: set[str]) -> None:

@@ -36,13 +36,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from functools import cache
 
 import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from citylake.quality.checks import IndicatorsError, indicators
+from citylake.quality.checks import indicators
 from citylake.quality.rule_results import RULE_RESULT
 
 NOT_EVALUATED = "未评价"
@@ -61,20 +60,10 @@ SCORE_COLUMNS = ["indicator_code", "indicator", "weight", "passed", "evaluated",
 
 # ------------------------------------------------------------------------------------ indicators
 
-@cache
 def _indicator_rows() -> tuple[tuple[str, str, float], ...]:
-    doc = indicators()
-    weights = doc.get("weights") or {}
-    unknown = set(weights) - set(doc["indicators"])
-    if unknown:
-        raise IndicatorsError(f"quality/indicators.yaml: weights name unknown indicators {sorted(unknown)}")
-    rows = []
-    for code, entry in sorted(doc["indicators"].items()):
-        weight = weights.get(code, 1)
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
-            raise IndicatorsError(f"quality/indicators.yaml: weights.{code} must be a number >= 0, got {weight!r}")
-        rows.append((str(code), entry["name_zh"], float(weight)))
-    return tuple(rows)
+    doc = indicators()  # validated, weights included (citylake.quality.checks.IndicatorsFile)
+    return tuple((str(code), entry["name_zh"], float(doc["weights"].get(code, 1)))
+                 for code, entry in sorted(doc["indicators"].items()))
 
 
 def indicator_frame() -> pd.DataFrame:

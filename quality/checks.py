@@ -12,9 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-import yaml
+from pydantic import Field, model_validator
 
+from citylake.config_files import resolve
+from citylake.config_model import ConfigModel, validate_document
+from citylake.configuration import ConfigurationError, read_yaml
 from citylake.schemas.standards import TEXT_VALIDATORS, standard_field
 from citylake.sources.registry import SourceTable
 
@@ -31,8 +35,49 @@ BATCH_KINDS = ("volume", "freshness")
 TABLE_KINDS = ("cross_source", "accessible")
 
 
-class IndicatorsError(ValueError):
+class IndicatorsError(ConfigurationError):
     """quality/indicators.yaml has a missing or malformed entry."""
+
+
+class IndicatorEntry(ConfigModel):
+    """A first-level GB/T 36344 indicator (01 规范性 …)."""
+
+    name_zh: str = Field(min_length=1)
+    name_en: str = Field(min_length=1)
+
+
+class CheckKindEntry(ConfigModel):
+    """A check kind: its DB31/T 1523 item code (the first two digits name its indicator)."""
+
+    code: str = Field(pattern=r"^[0-9]{6}$", description="DB31/T 1523 item code, e.g. '030101'")
+    name_zh: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    criticality: Literal["error", "warning"]
+    evaluates: str = Field(min_length=1, description="what B, the elements evaluated, counts")
+
+
+class IndicatorsFile(ConfigModel):
+    """``quality/indicators.yaml``."""
+
+    indicators: dict[str, IndicatorEntry]
+    checks: dict[str, CheckKindEntry]
+    code_list_validators: list[str] = Field(description="validators whose `valid` check is scored as "
+                                                        "valid_code (conformity with reference data)")
+    weights: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict, description="综合得分 weights of the indicators (1 where not given)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IndicatorsFile:
+        missing = [kind for kind in (*ROW_KINDS, *BATCH_KINDS, *TABLE_KINDS) if kind not in self.checks]
+        if missing:
+            raise ValueError(f"checks: missing {missing} (the check kinds the quality stage uses)")
+        for kind, entry in self.checks.items():
+            if entry.code[:2] not in self.indicators:
+                raise ValueError(f"checks.{kind}.code {entry.code} names no indicator")
+        unknown = set(self.weights) - set(self.indicators)
+        if unknown:
+            raise ValueError(f"weights name unknown indicators {sorted(unknown)}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -50,22 +95,20 @@ class CheckKind:
         return indicators()["indicators"][self.code[:2]]["name_zh"]
 
 
-@cache
+def indicators_file() -> Path:
+    """``quality/indicators.yaml``, or its override in ``$CITYLAKE_CONFIG`` (citylake.config_files)."""
+    return resolve("quality/indicators.yaml", INDICATORS_FILE)
+
+
 def indicators() -> dict:
-    doc = yaml.safe_load(INDICATORS_FILE.read_text(encoding="utf-8"))
-    where = str(INDICATORS_FILE)
-    for kind in (*ROW_KINDS, *BATCH_KINDS, *TABLE_KINDS):
-        entry = doc.get("checks", {}).get(kind)
-        if not isinstance(entry, dict):
-            raise IndicatorsError(f"{where}: checks.{kind} is missing")
-        for key in ("code", "name_zh", "description", "criticality", "evaluates"):
-            if not entry.get(key):
-                raise IndicatorsError(f"{where}: checks.{kind}.{key} is missing")
-        if entry["criticality"] not in ("error", "warning"):
-            raise IndicatorsError(f"{where}: checks.{kind}.criticality must be error or warning")
-        if str(entry["code"])[:2] not in doc.get("indicators", {}):
-            raise IndicatorsError(f"{where}: checks.{kind}.code {entry['code']} names no indicator")
-    return doc
+    """The indicators file as a mapping (``indicators``, ``checks``, ``code_list_validators``,
+    ``weights``), validated (:class:`IndicatorsFile`)."""
+    return load_indicators(indicators_file())
+
+
+@cache
+def load_indicators(path: Path) -> dict:
+    return validate_document(IndicatorsFile, read_yaml(path, IndicatorsError), path, IndicatorsError).model_dump()
 
 
 def check_kind(kind: str) -> CheckKind:

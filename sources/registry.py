@@ -10,13 +10,16 @@ the file and the entry.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
+from pydantic import Field, field_validator, model_validator
 
+from citylake.config_model import ConfigModel, validate_document
+from citylake.configuration import ConfigurationError, read_yaml
 from citylake.schemas.standards import standard_field
 
 log = logging.getLogger(__name__)
@@ -36,7 +39,7 @@ _STANDARD_FIELD = re.compile(r"^([a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)(?:@([a-z][a-z
 _LAKE_NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 
 
-class RegistryError(ValueError):
+class RegistryError(ConfigurationError):
     """A source registry file has a missing, unknown or malformed entry."""
 
 
@@ -115,114 +118,113 @@ class SourceSystem:
         raise KeyError(f"{self.code} has no table {name}")
 
 
-_SYSTEM_KEYS = {"system", "name_zh", "name_en", "owner", "connection", "schedule", "tables"}
-_TABLE_KEYS = {"name", "description", "primary_key", "load", "update_column", "detect_deletes", "columns",
-               "lookback_minutes", "error_threshold", "error_threshold_min_rows", "freshness_days",
-               "max_volume_change", "lake_name"}
+class TableEntry(ConfigModel):
+    """One table of a department system (an entry of ``tables:``)."""
 
+    name: str = Field(min_length=1, description="the table's name in the source system")
+    description: str = Field(min_length=1)
+    primary_key: list[Annotated[str, Field(min_length=1)]] = Field(
+        json_schema_extra={"minItems": 1, "maxItems": 1}, description="one unique column")
+    load: Literal[LOAD_MODES] = Field(description="incremental (by update_column) or snapshot")
+    update_column: str | None = Field(None, min_length=1, description="incremental tables: the update time")
+    detect_deletes: bool | None = Field(None, description="default: true for snapshot tables")
+    columns: dict[str, Annotated[str, Field(json_schema_extra={"pattern": _STANDARD_FIELD.pattern})]] = Field(
+        default_factory=dict, description="source column -> standard field <entity>.<field>[@<role>]")
+    lookback_minutes: int | None = Field(None, ge=0, description="incremental tables: re-read this many minutes "
+                                                                 f"before the watermark (default {DEFAULT_LOOKBACK_MINUTES})")
+    error_threshold: float = Field(0.2, ge=0, le=1, description="error share above which a batch is held")
+    error_threshold_min_rows: int = Field(50, ge=0, description="batches smaller than this are gated row by row")
+    freshness_days: float | None = Field(None, gt=0, description="incremental tables: newest change at most "
+                                                                 "this many days old (default 2)")
+    max_volume_change: float = Field(0.2, ge=0, description="the live row count may change by this share")
+    lake_name: str | None = Field(None, json_schema_extra={"pattern": f"^{_LAKE_NAME.pattern}$"},
+                                  description="ASCII snake_case name in the lake (default: name lowercased)")
 
-def _req(entry: dict, key: str, where: str, kind=str):
-    if key not in entry or entry[key] in (None, ""):
-        raise RegistryError(f"{where}: missing '{key}'")
-    value = entry[key]
-    if not isinstance(value, kind):
-        raise RegistryError(f"{where}: '{key}' should be {kind.__name__}, got {type(value).__name__}")
-    return value
-
-
-def load_system(path: Path) -> SourceSystem:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        from citylake.configuration import yaml_error_line
-
-        raise RegistryError(f"{path}: {yaml_error_line(exc)}") from None
-    if not isinstance(doc, dict):
-        raise RegistryError(f"{path}: expected a mapping with {sorted(_SYSTEM_KEYS)}")
-    unknown = set(doc) - _SYSTEM_KEYS
-    if unknown:
-        raise RegistryError(f"{path}: unknown entries {sorted(unknown)}")
-    code = _req(doc, "system", str(path))
-    if not _IDENT.match(code):
-        raise RegistryError(f"{path}: system '{code}' must be lowercase letters, digits and underscores")
-    tables = []
-    for i, entry in enumerate(_req(doc, "tables", str(path), list)):
-        where = f"{path}: tables[{i}]"
-        if not isinstance(entry, dict):
-            raise RegistryError(f"{where}: expected a mapping")
-        unknown = set(entry) - _TABLE_KEYS
-        if unknown:
-            raise RegistryError(f"{where}: unknown entries {sorted(unknown)}")
-        name = _req(entry, "name", where)
-        where = f"{path}: tables[{i}] ({name})"
-        lake_name = entry.get("lake_name", name.lower())
-        if not isinstance(lake_name, str) or not _LAKE_NAME.fullmatch(lake_name):
-            raise RegistryError(
-                f"{where}: lake_name {lake_name!r} must be ASCII snake_case starting with a letter (it names the "
-                "lake tables and the Airflow tasks)" if "lake_name" in entry else
-                f"{where}: the table name is not ASCII snake_case once lowercased: give it a lake_name "
-                "(e.g. lake_name: youfu_dx for 优抚对象信息); the Chinese name stays the source's and the catalog's")
-        key = _req(entry, "primary_key", where, list)
-        if not key or not all(isinstance(k, str) and k for k in key):
-            raise RegistryError(f"{where}: primary_key must list at least one column")
+    @field_validator("primary_key")
+    @classmethod
+    def _one_key(cls, key: list[str]) -> list[str]:
+        if not key:
+            raise ValueError("primary_key must list at least one column")
         if len(key) > 1:
             # The gate merges silver, deletes and files issues by one key column; a compound key
             # would merge on its first column alone.
-            raise RegistryError(f"{where}: primary_key {key}: compound keys are not supported yet; "
-                                "name one unique column")
-        load = _req(entry, "load", where)
-        if load not in LOAD_MODES:
-            raise RegistryError(f"{where}: load '{load}' is not one of {list(LOAD_MODES)}")
-        update_column = entry.get("update_column")
-        if load == "incremental" and not update_column:
-            raise RegistryError(f"{where}: an incremental table needs an update_column")
-        if load == "snapshot" and update_column:
-            raise RegistryError(f"{where}: a snapshot table has no update_column (use load: incremental)")
-        columns = entry.get("columns") or {}
-        if not isinstance(columns, dict):
-            raise RegistryError(f"{where}: columns must map source columns to standard fields")
-        for column, standard in columns.items():
-            match = _STANDARD_FIELD.match(standard) if isinstance(standard, str) else None
+            raise ValueError(f"primary_key {key}: compound keys are not supported yet; name one unique column")
+        return key
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TableEntry:
+        if self.lake_name is not None and not _LAKE_NAME.fullmatch(self.lake_name):
+            raise ValueError(f"lake_name {self.lake_name!r} must be ASCII snake_case starting with a letter (it "
+                             "names the lake tables and the Airflow tasks)")
+        if self.lake_name is None and not _LAKE_NAME.fullmatch(self.name.lower()):
+            raise ValueError("the table name is not ASCII snake_case once lowercased: give it a lake_name (e.g. "
+                             "lake_name: youfu_dx for 优抚对象信息); the Chinese name stays the source's and the catalog's")
+        incremental = self.load == "incremental"
+        if incremental and not self.update_column:
+            raise ValueError("an incremental table needs an update_column")
+        if not incremental and self.update_column:
+            raise ValueError("a snapshot table has no update_column (use load: incremental)")
+        if self.lookback_minutes and not incremental:
+            raise ValueError("lookback_minutes applies to incremental tables only")
+        if self.freshness_days is not None and not incremental:
+            raise ValueError("freshness_days needs an update_column (incremental tables only)")
+        for column, standard in self.columns.items():
+            match = _STANDARD_FIELD.match(standard)
             if match is None:
-                raise RegistryError(f"{where}: columns.{column}: '{standard}' is not '<entity>.<field>[@<role>]'")
+                raise ValueError(f"columns.{column}: '{standard}' is not '<entity>.<field>[@<role>]'")
             try:
                 standard_field(match.group(1))
             except KeyError as exc:
-                raise RegistryError(f"{where}: columns.{column}: {exc.args[0]}") from None
-        lookback = entry.get("lookback_minutes", DEFAULT_LOOKBACK_MINUTES if load == "incremental" else 0)
-        if isinstance(lookback, bool) or not isinstance(lookback, int) or lookback < 0:
-            raise RegistryError(f"{where}: lookback_minutes must be a whole number of minutes >= 0")
-        if entry.get("lookback_minutes") and load != "incremental":
-            raise RegistryError(f"{where}: lookback_minutes applies to incremental tables only")
-        threshold = entry.get("error_threshold", 0.2)
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
-            raise RegistryError(f"{where}: error_threshold must be a share between 0 and 1")
-        min_rows = entry.get("error_threshold_min_rows", 50)
-        if isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 0:
-            raise RegistryError(f"{where}: error_threshold_min_rows must be a whole number of rows >= 0")
-        freshness = entry.get("freshness_days", 2.0)
-        if isinstance(freshness, bool) or not isinstance(freshness, int | float) or freshness <= 0:
-            raise RegistryError(f"{where}: freshness_days must be a positive number of days")
-        if "freshness_days" in entry and load != "incremental":
-            raise RegistryError(f"{where}: freshness_days needs an update_column (incremental tables only)")
-        volume = entry.get("max_volume_change", 0.2)
-        if isinstance(volume, bool) or not isinstance(volume, int | float) or volume < 0:
-            raise RegistryError(f"{where}: max_volume_change must be a share >= 0 (0.2 = 20%)")
-        detect = entry.get("detect_deletes", load == "snapshot")
-        if not isinstance(detect, bool):
-            raise RegistryError(f"{where}: detect_deletes must be true or false")
-        tables.append(SourceTable(name=name, description=_req(entry, "description", where), primary_key=tuple(key),
-                                  load=load, update_column=update_column, detect_deletes=detect, columns=columns,
-                                  lookback_minutes=lookback, error_threshold=float(threshold),
-                                  error_threshold_min_rows=min_rows,
-                                  freshness_days=float(freshness), max_volume_change=float(volume),
-                                  lake_name=lake_name))
-    for label, names in (("table names", [t.name for t in tables]), ("lake names", [t.lake_name for t in tables])):
-        if len(set(names)) != len(names):
-            raise RegistryError(f"{path}: {label} repeat: {sorted({n for n in names if names.count(n) > 1})}")
-    return SourceSystem(code=code, name_zh=_req(doc, "name_zh", str(path)), name_en=_req(doc, "name_en", str(path)),
-                        owner=_req(doc, "owner", str(path)), connection=_req(doc, "connection", str(path)),
-                        schedule=_req(doc, "schedule", str(path)), tables=tuple(tables), path=path)
+                raise ValueError(f"columns.{column}: {exc.args[0]}") from None
+        return self
+
+    def build(self) -> SourceTable:
+        incremental = self.load == "incremental"
+        return SourceTable(
+            name=self.name, description=self.description, primary_key=tuple(self.primary_key), load=self.load,
+            update_column=self.update_column,
+            detect_deletes=self.detect_deletes if self.detect_deletes is not None else not incremental,
+            columns=dict(self.columns),
+            lookback_minutes=self.lookback_minutes if self.lookback_minutes is not None else
+            DEFAULT_LOOKBACK_MINUTES if incremental else 0,
+            error_threshold=float(self.error_threshold), error_threshold_min_rows=self.error_threshold_min_rows,
+            freshness_days=float(self.freshness_days if self.freshness_days is not None else 2.0),
+            max_volume_change=float(self.max_volume_change), lake_name=self.lake_name or self.name.lower())
+
+
+class SystemFile(ConfigModel):
+    """``sources/systems/<system>.yaml``: one department system of the source registry."""
+
+    system: str = Field(json_schema_extra={"pattern": _IDENT.pattern}, description="the system's code")
+    name_zh: str = Field(min_length=1)
+    name_en: str = Field(min_length=1)
+    owner: str = Field(min_length=1, description="the owner department")
+    connection: str = Field(min_length=1, description="the Airflow connection id")
+    schedule: str = Field(min_length=1, description="an Airflow schedule (@daily, a cron expression)")
+    tables: list[TableEntry]
+
+    @field_validator("system")
+    @classmethod
+    def _code(cls, code: str) -> str:
+        if not _IDENT.match(code):
+            raise ValueError(f"system '{code}' must be lowercase letters, digits and underscores")
+        return code
+
+    @model_validator(mode="after")
+    def _no_repeats(self) -> SystemFile:
+        for label, names in (("table names", [t.name for t in self.tables]),
+                             ("lake names", [t.lake_name or t.name.lower() for t in self.tables])):
+            if len(set(names)) != len(names):
+                raise ValueError(f"{label} repeat: {sorted({n for n in names if names.count(n) > 1})}")
+        return self
+
+
+def load_system(path: Path) -> SourceSystem:
+    """One registry file, validated (:class:`SystemFile`); errors are one :class:`RegistryError` line."""
+    doc = validate_document(SystemFile, read_yaml(path, RegistryError), path, RegistryError)
+    return SourceSystem(code=doc.system, name_zh=doc.name_zh, name_en=doc.name_en, owner=doc.owner,
+                        connection=doc.connection, schedule=doc.schedule,
+                        tables=tuple(t.build() for t in doc.tables), path=path)
 
 
 def load_registry(directory: str | Path | None = None, strict: bool = False) -> dict[str, SourceSystem]:
@@ -255,13 +257,14 @@ class RegistryReport:
 
 
 def load_registry_report(directory: str | Path | None = None) -> RegistryReport:
-    """Load every registry file on its own: a broken file is reported, the others load."""
-    root = Path(directory or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
-    if not root.is_dir():
-        raise RegistryError(f"source registry {root} is not a directory")
+    """Load every registry file on its own: a broken file is reported, the others load. The files are
+    ``directory``'s, else ``$CITYLAKE_SOURCES``'s, else the shipped ones overlaid by
+    ``$CITYLAKE_CONFIG/sources/systems/`` (citylake.config_files.registry_files)."""
+    from citylake.config_files import registry_files
+
     systems: dict[str, SourceSystem] = {}
     broken: dict[str, str] = {}
-    for path in sorted(root.glob("*.yaml")):
+    for path in registry_files(directory):
         try:
             system = load_system(path)
             if system.code in systems:

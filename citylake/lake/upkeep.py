@@ -23,9 +23,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from citylake.configuration import ConfigurationError, read_yaml
+from citylake.config_files import resolve
+from citylake.config_model import ConfigModel, validate_document
+from citylake.configuration import read_yaml
 from citylake.lake.delta_rs import DeltaRsLake
 from citylake.lake.names import TableName
 
@@ -35,10 +37,8 @@ UPKEEP_FILE = Path(__file__).with_name("upkeep.yaml")
 MEGABYTE = 1024 * 1024
 
 
-class UpkeepOverride(BaseModel):
+class UpkeepOverride(ConfigModel):
     """Settings of a layer or a table that differ from the defaults (any subset)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     target_file_mb: int | None = Field(None, gt=0, description="size of the files compaction writes, in MiB")
     min_small_files: int | None = Field(None, ge=2, description="compact once this many files are under half "
@@ -48,10 +48,8 @@ class UpkeepOverride(BaseModel):
     log_retention_hours: int | None = Field(None, ge=0, description="commits kept in the Delta log")
 
 
-class UpkeepPolicy(BaseModel):
+class UpkeepPolicy(ConfigModel):
     """The upkeep of one table: every setting present."""
-
-    model_config = ConfigDict(extra="forbid")
 
     target_file_mb: int = Field(gt=0)
     min_small_files: int = Field(ge=2)
@@ -69,10 +67,8 @@ class UpkeepPolicy(BaseModel):
         return UpkeepPolicy.model_validate({**self.model_dump(), **override.model_dump(exclude_none=True)})
 
 
-class UpkeepSettings(BaseModel):
+class UpkeepSettings(ConfigModel):
     """``citylake/lake/upkeep.yaml``: the defaults, then overrides per layer and per table."""
-
-    model_config = ConfigDict(extra="forbid")
 
     defaults: UpkeepPolicy
     layers: dict[str, UpkeepOverride] = Field(default_factory=dict)
@@ -96,18 +92,12 @@ class UpkeepSettings(BaseModel):
         return policy
 
 
-def load_upkeep_settings(path: str | Path = UPKEEP_FILE) -> UpkeepSettings:
-    """The upkeep settings in ``path``; an invalid entry is one :class:`ConfigurationError` line
-    naming the file and the entry."""
-    document = read_yaml(path)
-    try:
-        return UpkeepSettings.model_validate(document)
-    except ValidationError as error:
-        first = error.errors()[0]
-        entry = ".".join(str(part) for part in first["loc"]) or "(document)"
-        raise ConfigurationError(f"{path}: {entry}: {first['msg']}") from None
-    except ValueError as error:
-        raise ConfigurationError(f"{path}: {error}") from None
+def load_upkeep_settings(path: str | Path | None = None) -> UpkeepSettings:
+    """The upkeep settings in ``path`` (default ``citylake/lake/upkeep.yaml``, or its override in
+    ``$CITYLAKE_CONFIG/lake/upkeep.yaml``, citylake.config_files); an invalid entry is one
+    :class:`~citylake.configuration.ConfigurationError` line naming the file and the entry."""
+    path = path or resolve("lake/upkeep.yaml", UPKEEP_FILE)
+    return validate_document(UpkeepSettings, read_yaml(path), path)
 
 
 def maintain_table(lake: DeltaRsLake, table: str, policy: UpkeepPolicy, *, dry_run: bool = False) -> dict[str, Any]:

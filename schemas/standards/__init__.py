@@ -19,9 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
-import yaml
+from pydantic import Field, model_validator
 
+from citylake.config_files import folder_files
+from citylake.config_model import ConfigModel, validate_document
+from citylake.configuration import ConfigurationError, read_yaml
 from citylake.schemas import validators
 
 STANDARDS_DIR = Path(__file__).parent
@@ -50,7 +54,7 @@ VALIDATORS: dict[str, Callable[[object], validators.Verdict]] = {
 TEXT_VALIDATORS = frozenset({"person_name", "name", "text"})
 
 
-class StandardsError(ValueError):
+class StandardsError(ConfigurationError):
     """A standards file has a missing, unknown or malformed entry."""
 
 
@@ -59,7 +63,6 @@ CATEGORIES = ("敏感个人信息", "一般个人信息", "非个人信息")
 NON_PERSONAL = "非个人信息"
 LEVELS = ("一般数据", "重要数据", "核心数据")
 GRADES = (1, 2, 3, 4)
-_SENSITIVITY_KEYS = {"category", "level", "grade"}
 
 
 @dataclass(frozen=True)
@@ -120,68 +123,88 @@ class StandardEntity:
     fields: dict[str, StandardField]
 
 
-_FIELD_KEYS = {"name_zh", "type", "required", "standard", "validator", "sensitivity", "description"}
-_OPTIONAL_KEYS = {"max_length"}
-
-
-def _sensitivity(entry: object, where: str) -> Sensitivity:
+def _mask_rules(schema: dict) -> None:
     from citylake.catalog.masking import RULES
 
-    where = f"{where}: sensitivity"
-    if not isinstance(entry, dict) or not _SENSITIVITY_KEYS <= set(entry) <= _SENSITIVITY_KEYS | {"mask"}:
-        raise StandardsError(f"{where}: expected {{category, level, grade}} and optionally mask, got {entry!r}")
-    if entry["category"] not in CATEGORIES:
-        raise StandardsError(f"{where}: category {entry['category']!r} is not one of {list(CATEGORIES)} (GB/T 43697)")
-    if entry["level"] not in LEVELS:
-        raise StandardsError(f"{where}: level {entry['level']!r} is not one of {list(LEVELS)} (GB/T 43697)")
-    if type(entry["grade"]) is not int or entry["grade"] not in GRADES:
-        raise StandardsError(f"{where}: grade {entry['grade']!r} is not one of {list(GRADES)}")
-    mask = entry.get("mask")
-    if mask is not None and mask not in RULES:
-        raise StandardsError(f"{where}: mask {mask!r} is not one of {sorted(RULES)} (citylake.catalog.masking)")
-    return Sensitivity(entry["category"], entry["level"], entry["grade"], mask)
+    schema["anyOf"] = [{"enum": sorted(RULES)}, {"type": "null"}]
+
+
+class SensitivityEntry(ConfigModel):
+    """GB/T 43697-2024 sensitivity of a field (数据分类分级)."""
+
+    category: Literal[CATEGORIES] = Field(description="personal-information class (Annex B)")
+    level: Literal[LEVELS] = Field(description="grade of the data")
+    grade: Literal[GRADES] = Field(description="sub-level of 一般数据 (Annex H)")
+    mask: str | None = Field(None, json_schema_extra=_mask_rules,
+                             description="how a reader who may not see the value gets it "
+                                         "(citylake.catalog.masking.RULES); none: hidden")
+
+    @model_validator(mode="after")
+    def _known_mask(self) -> SensitivityEntry:
+        from citylake.catalog.masking import RULES
+
+        if self.mask is not None and self.mask not in RULES:
+            raise ValueError(f"mask {self.mask!r} is not one of {sorted(RULES)} (citylake.catalog.masking)")
+        return self
+
+
+class FieldEntry(ConfigModel):
+    """One field of a standard entity; descriptions are required."""
+
+    name_zh: str = Field(min_length=1)
+    type: Literal[TYPES]
+    required: bool
+    standard: str = Field(min_length=1, description="the national standard the field follows")
+    validator: Literal[tuple(VALIDATORS)] = Field(description="its check (citylake.schemas.validators)")
+    sensitivity: SensitivityEntry
+    description: str = Field(min_length=1)
+    max_length: int | None = Field(None, ge=1, description="the most characters the field holds (string fields)")
+
+    @model_validator(mode="after")
+    def _length_of_text(self) -> FieldEntry:
+        if self.max_length is not None and self.type != "string":
+            raise ValueError("max_length must be a positive whole number, on a string field")
+        return self
+
+
+class StandardFile(ConfigModel):
+    """``schemas/standards/<entity>.yaml``: one standard entity."""
+
+    entity: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name_zh: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    fields: dict[str, FieldEntry] = Field(min_length=1)
 
 
 def _load(path: Path) -> StandardEntity:
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(doc, dict):
-        raise StandardsError(f"{path}: expected a mapping")
-    for key in ("entity", "name_zh", "description", "fields"):
-        if not doc.get(key):
-            raise StandardsError(f"{path}: missing '{key}'")
-    entity = doc["entity"]
-    fields = {}
-    for name, spec in doc["fields"].items():
-        where = f"{path}: fields.{name}"
-        if not isinstance(spec, dict):
-            raise StandardsError(f"{where}: expected a mapping")
-        missing = _FIELD_KEYS - set(spec)
-        if missing:
-            raise StandardsError(f"{where}: missing {sorted(missing)} (descriptions are required)")
-        unknown = set(spec) - _FIELD_KEYS - _OPTIONAL_KEYS
-        if unknown:
-            raise StandardsError(f"{where}: unknown entries {sorted(unknown)}")
-        if spec["type"] not in TYPES:
-            raise StandardsError(f"{where}: type '{spec['type']}' is not one of {list(TYPES)}")
-        if spec["validator"] not in VALIDATORS:
-            raise StandardsError(f"{where}: validator '{spec['validator']}' is not one of {sorted(VALIDATORS)}")
-        max_length = spec.get("max_length")
-        if max_length is not None and (type(max_length) is not int or max_length < 1 or spec["type"] != "string"):
-            raise StandardsError(f"{where}: max_length must be a positive whole number, on a string field")
-        fields[name] = StandardField(entity, name, spec["name_zh"], spec["type"], bool(spec["required"]),
-                                     spec["standard"], spec["validator"], _sensitivity(spec["sensitivity"], where),
-                                     spec["description"], max_length)
-    return StandardEntity(entity, doc["name_zh"], doc["description"], fields)
+    doc = validate_document(StandardFile, read_yaml(path, StandardsError), path, StandardsError)
+    fields = {name: StandardField(doc.entity, name, spec.name_zh, spec.type, spec.required, spec.standard,
+                                  spec.validator, Sensitivity(**spec.sensitivity.model_dump()), spec.description,
+                                  spec.max_length)
+              for name, spec in doc.fields.items()}
+    return StandardEntity(doc.entity, doc.name_zh, doc.description, fields)
+
+
+def standard_files(directory: str | Path | None = None) -> list[Path]:
+    """The standards' files: ``directory``'s, else the shipped ones overlaid by
+    ``$CITYLAKE_CONFIG/schemas/standards/`` (citylake.config_files)."""
+    if directory:
+        return sorted(Path(directory).glob("*.yaml"))
+    return folder_files("schemas/standards", STANDARDS_DIR)
+
+
+def standards(directory: str | None = None) -> dict[str, StandardEntity]:
+    """The standard entities by name (loaded once per set of files)."""
+    return _standards(tuple(standard_files(directory)))
 
 
 @cache
-def standards(directory: str | None = None) -> dict[str, StandardEntity]:
-    """The standard entities by name."""
-    root = Path(directory) if directory else STANDARDS_DIR
-    entities = [_load(p) for p in sorted(root.glob("*.yaml"))]
+def _standards(paths: tuple[Path, ...]) -> dict[str, StandardEntity]:
+    entities = [_load(p) for p in paths]
     return {e.name: e for e in entities}
 
 
+standards.cache_clear = _standards.cache_clear  # type: ignore[attr-defined]
 def standard_field(qualified: str) -> StandardField:
     """``"person.id_number"`` -> its field; KeyError naming what exists otherwise."""
     entity, _, name = qualified.partition(".")

@@ -152,15 +152,15 @@ tables: {}
 
 @pytest.mark.parametrize("old, new, message", [
     ("tables: {}", "tables: {}\nshare_type: 有条件共享", "unknown entries ['share_type']"),
-    ("bureau: 市大数据局", "bureau: ''", "'bureau' must name"),
+    ("bureau: 市大数据局", "bureau: ''", "bureau: String should have at least 1 character, got ''"),
     ("tables: {}", "tables: {governance.person: {share_type: 随便共享}}",
-     "share_type '随便共享' is not one of 无条件共享 / 有条件共享 / 不予共享"),
+     "tables.governance.person.share_type: Input should be '无条件共享', '有条件共享' or '不予共享', got '随便共享'"),
     ("tables: {}", "tables: {governance.person: {grade: 重要数据}}", "grade 重要数据 needs a grade_basis"),
-    ("tables: {}", "tables: {governance.person: {update_cycle: 每分钟}}", "update_cycle '每分钟' is not one of"),
-    ("tables: {}", "tables: {governance.person: {category: 其他}}", "category '其他' is not one of"),
+    ("tables: {}", "tables: {governance.person: {update_cycle: 每分钟}}", "update_cycle: Input should be '实时', "),
+    ("tables: {}", "tables: {governance.person: {category: 其他}}", "category: Input should be '基础信息资源', "),
     ("tables: {}", "tables: {nowhere.person: {}}", "of a declared layer"),
     ("bronze: {name_zh: 贴源层, description: 原样}", "bronze: {name_zh: 贴源层}",
-     "layers.bronze: a layer needs name_zh and description"),
+     "layers.bronze: missing ['description']"),
     ("bureau: 市大数据局", "bureau: [unclosed", "not valid YAML"),
 ])
 def test_malformed_declarations_name_the_file_and_the_entry(tmp_path, old, new, message):

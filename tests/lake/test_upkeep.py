@@ -135,7 +135,7 @@ def test_the_shipped_policy_by_layer_and_table():
 
 @pytest.mark.parametrize(("text", "message"), [
     ("defaults: {target_file_mb: 128, min_small_files: 8, retention_hours: 168, log_retention_hours: 720, "
-     "retention_days: 3}", "defaults.retention_days: Extra inputs are not permitted"),
+     "retention_days: 3}", "defaults: unknown entries ['retention_days']"),
     ("defaults: {target_file_mb: 128, min_small_files: 8, retention_hours: 168, log_retention_hours: 720}\n"
      "layers: {bronze: {log_retention_hours: 24}}", "log_retention_hours (24) is shorter than retention_hours (168)"),
     ("defaults: {target_file_mb: 0, min_small_files: 8, retention_hours: 168, log_retention_hours: 720}",

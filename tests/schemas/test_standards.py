@@ -51,13 +51,15 @@ _FIELD = ("entity: x\nname_zh: 甲\ndescription: d\nfields:\n  religion:\n    na
 
 
 @pytest.mark.parametrize(("sensitivity", "message"), [
-    ("{category: 敏感个人信息, level: 一般数据, grade: 4, mask: blur}", r"mask 'blur' is not one of \['address'"),
-    ("{category: 个人敏感信息, level: 一般数据, grade: 4}", r"category '个人敏感信息' is not one of .*GB/T 43697"),
-    ("{category: 敏感个人信息, level: 秘密, grade: 4}", r"level '秘密' is not one of"),
-    ("{category: 敏感个人信息, level: 一般数据, grade: 5}", r"grade 5 is not one of"),
-    ("{category: 敏感个人信息, grade: 4}", r"expected \{category, level, grade\} and optionally mask"),
+    ("{category: 敏感个人信息, level: 一般数据, grade: 4, mask: blur}",
+     r"sensitivity: mask 'blur' is not one of \['address'"),
+    ("{category: 个人敏感信息, level: 一般数据, grade: 4}",
+     r"sensitivity.category: Input should be '敏感个人信息', '一般个人信息' or '非个人信息', got '个人敏感信息'"),
+    ("{category: 敏感个人信息, level: 秘密, grade: 4}", r"sensitivity.level: Input should be .*, got '秘密'"),
+    ("{category: 敏感个人信息, level: 一般数据, grade: 5}", r"sensitivity.grade: Input should be 1, 2, 3 or 4, got 5"),
+    ("{category: 敏感个人信息, grade: 4}", r"sensitivity: missing \['level'\]"),
 ])
 def test_a_bad_sensitivity_names_the_file_and_field(tmp_path, sensitivity, message):
     (tmp_path / "x.yaml").write_text(_FIELD.format(sensitivity=sensitivity), encoding="utf-8")
-    with pytest.raises(StandardsError, match=r"x.yaml: fields.religion: sensitivity: " + message):
+    with pytest.raises(StandardsError, match=r"x.yaml: fields.religion." + message):
         standards(str(tmp_path))
