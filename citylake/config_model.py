@@ -53,7 +53,7 @@ def error_line(exc: ValidationError, data: Any = None) -> str:
         # All the missing (or unknown) keys of one entry, in one message.
         parent = first["loc"][:-1]
         keys = sorted(str(e["loc"][-1]) for e in errors if e["type"] == kind and e["loc"][:-1] == parent)
-        return f"{_entry(parent, data)}: {'missing' if kind == 'missing' else 'unknown entries'} {keys}"
+        return _prefixed(_entry(parent, data), f"{'missing' if kind == 'missing' else 'unknown entries'} {keys}")
     message = first["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
@@ -61,7 +61,12 @@ def error_line(exc: ValidationError, data: Any = None) -> str:
         message = f"{message}, got {first.get('input')!r}"
     others = len(errors) - 1
     suffix = f" (and {others} more error{'s' if others > 1 else ''})" if others else ""
-    return f"{_entry(first['loc'], data)}: {message}{suffix}"
+    return _prefixed(_entry(first["loc"], data), message + suffix)
+
+
+def _prefixed(entry: str, message: str) -> str:
+    """``entry: message``; a problem of the whole document (its validator names the entries) bare."""
+    return f"{entry}: {message}" if entry else message
 
 
 def _entry(loc: tuple, data: Any) -> str:
@@ -84,4 +89,4 @@ def _entry(loc: tuple, data: Any) -> str:
         else:
             node = None
         out += f".{part}" if out else str(part)
-    return out or "(the document)"
+    return out

@@ -3,8 +3,9 @@
 citylake is configured by YAML files: the synthetic city (``citylake/synthcity/synthcity.yaml`` and
 ``--config``), the source registry (``sources/systems/*.yaml`` or ``$CITYLAKE_SOURCES``), the data
 standards (``schemas/standards/*.yaml``), the quality indicators (``quality/indicators.yaml``), the
-cross-source rules (``quality/cross_source.yaml``) and the catalog's declarations
-(``catalog/catalog.yaml``). :func:`check_configuration` loads and validates all of them, so that a
+cross-source rules (``quality/cross_source.yaml``), the catalog's declarations
+(``catalog/catalog.yaml``) and the lake upkeep (``citylake/lake/upkeep.yaml``), each overridable from
+``$CITYLAKE_CONFIG`` (citylake.config_files). :func:`check_configuration` loads and validates all of them, so that a
 typo stops ``citylake demo`` at once with one line naming the file and the entry, instead of failing
 later inside an Airflow task.
 """
@@ -54,17 +55,12 @@ def yaml_error_line(exc: yaml.YAMLError) -> str:
 
 def configuration_files(registry: bool = True) -> list[Path]:
     """Every YAML file of the pipeline's configuration except the synthetic city's (and, with
-    ``registry=False``, the source registry's)."""
-    import os
+    ``registry=False``, the source registry's): the files read now, overrides from
+    ``$CITYLAKE_CONFIG`` in place of the shipped ones (citylake.config_files)."""
+    from citylake.config_files import FAMILIES
 
-    from citylake.catalog.declarations import CATALOG_FILE
-    from citylake.quality.checks import INDICATORS_FILE
-    from citylake.quality.cross_source import RULES_FILE
-    from citylake.schemas.standards import STANDARDS_DIR
-    from citylake.sources.registry import DEFAULT_REGISTRY, REGISTRY_ENV
-
-    systems = sorted(Path(os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY).glob("*.yaml")) if registry else []
-    return [*sorted(STANDARDS_DIR.glob("*.yaml")), *systems, INDICATORS_FILE, RULES_FILE, CATALOG_FILE]
+    skip = {"synthcity"} | (set() if registry else {"registry"})
+    return [path for name, family in FAMILIES.items() if name not in skip for path in family.files()]
 
 
 def check_configuration(synthcity_config: str | Path | None = None, synthcity: bool = True,
@@ -73,21 +69,24 @@ def check_configuration(synthcity_config: str | Path | None = None, synthcity: b
 
     ``synthcity_config`` is the synthetic city's ``--config`` overlay (``synthcity=False``: the
     command generates nothing, skip it). ``registry=False`` leaves the source registry to the caller,
-    which runs the systems that load (``citylake run``). Loaders keep what they loaded (cached), so
-    the check costs the later work nothing.
+    which runs the systems that load (``citylake run``). Each file is validated by its family's model
+    (citylake.config_model) and then against the others (a registry column names a standard field …).
+    Loaders keep what they loaded (cached), so the check costs the later work nothing.
     """
     from citylake.catalog.classification import gold_classifications
-    from citylake.catalog.declarations import CATALOG_FILE, declarations
-    from citylake.quality.checks import INDICATORS_FILE, indicators
-    from citylake.quality.cross_source import RULES_FILE, load_rules
-    from citylake.schemas.standards import STANDARDS_DIR, standards
+    from citylake.catalog.declarations import declarations
+    from citylake.lake.upkeep import load_upkeep_settings
+    from citylake.quality.checks import indicators
+    from citylake.quality.cross_source import load_rules
+    from citylake.schemas.standards import standards
     from citylake.sources.registry import load_registry
     from citylake.synthcity.config import load_config
 
     for path in configuration_files(registry):
         read_yaml(path)
-    steps = [(STANDARDS_DIR, standards), (INDICATORS_FILE, indicators), (RULES_FILE, load_rules),
-             ("the gold specs (jobs/*/tables)", gold_classifications), (CATALOG_FILE, declarations)]
+    steps = [("the data standards", standards), ("the quality indicators", indicators),
+             ("the cross-source rules", load_rules), ("the gold specs (jobs/*/tables)", gold_classifications),
+             ("the catalog's declarations", declarations), ("the lake upkeep", load_upkeep_settings)]
     if registry:
         steps.insert(1, ("the source registry", lambda: load_registry(strict=True)))
     if synthcity:

@@ -18,9 +18,13 @@ import logging
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-import yaml
+from pydantic import Field, field_validator, model_validator
 
+from citylake.config_files import resolve
+from citylake.config_model import ConfigModel, validate_document
+from citylake.configuration import ConfigurationError, read_yaml
 from citylake.quality.checks import Check
 from citylake.sources.registry import SourceSystem, SourceTable, load_registry
 
@@ -32,7 +36,7 @@ log = logging.getLogger(__name__)
 RULES_FILE = Path(__file__).with_name("cross_source.yaml")
 
 
-class CrossSourceRuleError(ValueError):
+class CrossSourceRuleError(ConfigurationError):
     """quality/cross_source.yaml has a missing, unknown or malformed entry."""
 
 
@@ -71,58 +75,93 @@ class CrossSourceRule:
                      rule_criticality=self.criticality)
 
 
-def _table_ref(entry, where: str, registry: dict[str, SourceSystem]) -> TableRef:
-    if not isinstance(entry, dict) or set(entry) - {"table", "field", "where"} or not {"table", "field"} <= set(entry):
-        raise CrossSourceRuleError(f"{where}: expected table, field and optionally where")
-    system_code, _, table_name = str(entry["table"]).partition(".")
-    if system_code not in registry:
-        raise CrossSourceRuleError(f"{where}: no source system '{system_code}' (have {sorted(registry)})")
+class RefEntry(ConfigModel):
+    """A table of a rule: ``<system>.<TABLE>``, the standard field it is joined on, and optionally
+    the rows kept (source column -> values)."""
+
+    table: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[^.\s]+$", description="<system>.<TABLE> of the registry")
+    field: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$", description="a standard field")
+    where: dict[str, Annotated[list[str | int], Field(min_length=1)]] = Field(
+        default_factory=dict, description="source column -> the values a row must have one of")
+
+
+class RuleEntry(ConfigModel):
+    """One cross-source rule."""
+
+    rule: str = Field(json_schema_extra={"pattern": r"^cross\."}, description="its id, cross.<name>")
+    description: str = Field(min_length=1)
+    criticality: Literal["error", "warning"]
+    subject: RefEntry = Field(description="the records judged (their department gets the issue)")
+    contradicted_by: list[RefEntry] = Field(min_length=1, description="the authoritative tables")
+
+    @field_validator("rule")
+    @classmethod
+    def _cross(cls, rule: str) -> str:
+        if not rule.startswith("cross."):
+            raise ValueError(f"rule ids start with 'cross.' (got {rule})")
+        return rule
+
+
+class RulesFile(ConfigModel):
+    """``quality/cross_source.yaml``."""
+
+    rules: list[RuleEntry] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> RulesFile:
+        ids = [r.rule for r in self.rules]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"rule ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}")
+        return self
+
+
+def _table_ref(entry: RefEntry, where: str, registry: dict[str, SourceSystem]) -> TableRef:
+    system_code, _, table_name = entry.table.partition(".")
     system = registry[system_code]
     try:
         table = system.table(table_name)
     except KeyError:
         raise CrossSourceRuleError(f"{where}: system {system_code} has no table '{table_name}'") from None
-    columns = [c for c, f, role in table.mapped_columns() if f == entry["field"] and role == "subject"]
+    columns = [c for c, f, role in table.mapped_columns() if f == entry.field and role == "subject"]
     if not columns:
-        raise CrossSourceRuleError(f"{where}: {entry['table']} maps no column to {entry['field']} (subject role)")
-    where_clause = entry.get("where") or {}
-    if not isinstance(where_clause, dict) or not all(isinstance(v, list) and v for v in where_clause.values()):
-        raise CrossSourceRuleError(f"{where}: where must map a source column to a list of values")
+        raise CrossSourceRuleError(f"{where}: {entry.table} maps no column to {entry.field} (subject role)")
     return TableRef(system, table, columns[0],
-                    tuple((c, tuple(str(v) for v in values)) for c, values in where_clause.items()))
+                    tuple((c, tuple(str(v) for v in values)) for c, values in entry.where.items()))
+
+
+def rules_file() -> Path:
+    """``quality/cross_source.yaml``, or its override in ``$CITYLAKE_CONFIG`` (citylake.config_files)."""
+    return resolve("quality/cross_source.yaml", RULES_FILE)
+
+
+def load_rules(path: Path | None = None) -> tuple[CrossSourceRule, ...]:
+    """The rules of ``path`` (default :func:`rules_file`), read once per file."""
+    return _load_rules(Path(path) if path else rules_file())
 
 
 @cache
-def load_rules(path: Path = RULES_FILE) -> tuple[CrossSourceRule, ...]:
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+def _load_rules(path: Path) -> tuple[CrossSourceRule, ...]:
+    return read_rules(path)
+
+
+def read_rules(path: Path) -> tuple[CrossSourceRule, ...]:
+    """The rules of ``path``, validated (:class:`RulesFile`, then against the source registry)."""
+    doc = validate_document(RulesFile, read_yaml(path, CrossSourceRuleError) or {}, path, CrossSourceRuleError)
     registry = load_registry()
     rules = []
-    for i, entry in enumerate(doc.get("rules") or []):
-        where = f"{path}: rules[{i}]"
-        missing = {"rule", "description", "criticality", "subject", "contradicted_by"} - set(entry or {})
-        if missing:
-            raise CrossSourceRuleError(f"{where}: missing {sorted(missing)}")
-        if not str(entry["rule"]).startswith("cross."):
-            raise CrossSourceRuleError(f"{where}: rule ids start with 'cross.' (got {entry['rule']})")
-        if entry["criticality"] not in ("error", "warning"):
-            raise CrossSourceRuleError(f"{where}: criticality must be error or warning")
-        if not isinstance(entry["contradicted_by"], list) or not entry["contradicted_by"]:
-            raise CrossSourceRuleError(f"{where}: contradicted_by must list at least one table")
-        systems = {str(ref.get("table", "")).partition(".")[0] for ref in [entry["subject"], *entry["contradicted_by"]]
-                   if isinstance(ref, dict)}
+    for i, entry in enumerate(doc.rules):
+        where = f"{path}: rules[{i}] ({entry.rule})"
+        systems = {ref.table.partition(".")[0] for ref in [entry.subject, *entry.contradicted_by]}
         if systems - set(registry):
             # A department not onboarded here (yet): the rule cannot be checked, which is not an error.
-            log.warning("%s: rule %s is inactive: systems %s are not in the source registry", where, entry["rule"],
+            log.warning("%s: rule %s is inactive: systems %s are not in the source registry", where, entry.rule,
                         sorted(systems - set(registry)))
             continue
         rules.append(CrossSourceRule(
-            entry["rule"], entry["description"], entry["criticality"],
-            _table_ref(entry["subject"], f"{where}.subject", registry),
+            entry.rule, entry.description, entry.criticality,
+            _table_ref(entry.subject, f"{where}.subject", registry),
             tuple(_table_ref(r, f"{where}.contradicted_by[{j}]", registry)
-                  for j, r in enumerate(entry["contradicted_by"]))))
-    ids = [r.rule for r in rules]
-    if len(set(ids)) != len(ids):
-        raise CrossSourceRuleError(f"{path}: rule ids repeat")
+                  for j, r in enumerate(entry.contradicted_by))))
     return tuple(rules)
 
 

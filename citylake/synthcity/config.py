@@ -11,28 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from citylake import configuration
+from citylake.config_files import resolve
+from citylake.config_model import ConfigModel, validate_document
 
 DEFAULT_CONFIG = Path(__file__).with_name("synthcity.yaml")
 
 
-class ConfigError(ValueError):
+class ConfigError(configuration.ConfigurationError):
     """The synthetic-city configuration has an unknown, missing or malformed entry."""
 
 
 def read_yaml(path: str | Path) -> Any:
     """The YAML document in ``path``; a syntax error is one :class:`ConfigError` line naming file and place."""
     return configuration.read_yaml(path, ConfigError)
-
-
-def _mapping(value: Any, where: str, of: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected a mapping of {of}, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -70,100 +66,108 @@ def _merge(base: dict, overlay: dict) -> dict:
     return out
 
 
-def _rate(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ConfigError(f"{where}: expected a rate between 0 and 1, got {value!r}")
-    return float(value)
+Rate = Annotated[float, Field(ge=0, le=1, description="a rate between 0 and 1")]
+
+
+class SynthCityFile(ConfigModel):
+    """``citylake/synthcity/synthcity.yaml`` (with a ``--config`` overlay merged in): every entry present."""
+
+    as_of: str = Field(json_schema_extra={"format": "date"}, description="the city's date, e.g. 2026-10-31")
+    household_types: dict[str, Rate] = Field(description="household type -> share (citylake.synthcity.world)")
+    enterprises_per_person: Rate
+    migrant_share: Rate
+    employment_rate: Rate
+    annual_mortality_over_70: Rate
+    pilot_code_share: Rate
+    shell_company_share: Rate
+    low_income_household_share: Rate
+    home_ownership: Rate
+    medical_insurance_coverage: Rate
+    defects: dict[str, dict[str, dict[str, Rate]]] = Field(
+        description="<department>.<TABLE> -> column (or _record) -> defect -> rate among eligible rows")
+    events_per_1000_per_day: dict[Literal[EVENTS], Annotated[float, Field(ge=0)]] = Field(
+        description="daily changes per 1,000 persons (--advance-days)")
+    corrections_per_day: dict[str, Rate] = Field(description="department -> share of its open defects "
+                                                             "it corrects per day")
+
+    @field_validator("as_of")
+    @classmethod
+    def _date(cls, value: str) -> str:
+        try:
+            date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"expected a date like 2026-10-31, got {value!r} ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _known_names(self) -> SynthCityFile:
+        # Imported here: the generator's modules import this one.
+        from citylake.synthcity.defects import DEFECTS, RECORD_DEFECTS
+        from citylake.synthcity.departments import TABLES
+        from citylake.synthcity.world import HOUSEHOLD_TYPES
+
+        bad = set(self.household_types) - set(HOUSEHOLD_TYPES)
+        if bad:
+            raise ValueError(f"household_types: unknown {sorted(bad)}; known: {list(HOUSEHOLD_TYPES)}")
+        if sum(self.household_types.values()) <= 0:
+            raise ValueError("household_types: shares add up to zero")
+        for table, columns in self.defects.items():
+            if table not in TABLES:
+                raise ValueError(f"defects.{table}: no such department table; known: {sorted(TABLES)}")
+            for column, rates in columns.items():
+                where = f"defects.{table}.{column}"
+                if column == "_record":
+                    for name in rates:
+                        if name not in RECORD_DEFECTS:
+                            raise ValueError(f"{where}.{name}: unknown record defect; known: {sorted(RECORD_DEFECTS)}")
+                    continue
+                try:
+                    col = TABLES[table].column(column)
+                except KeyError:
+                    raise ValueError(f"{where}: {table} has no column {column}") from None
+                for name in rates:
+                    if name not in DEFECTS:
+                        raise ValueError(f"{where}.{name}: unknown defect; known: {sorted(DEFECTS)}")
+                    if col.kind not in DEFECTS[name].kinds:
+                        raise ValueError(f"{where}.{name}: does not apply to a column of kind {col.kind!r}")
+        departments = {t.department for t in TABLES.values()}
+        bad = set(self.corrections_per_day) - departments
+        if bad:
+            raise ValueError(f"corrections_per_day: unknown departments {sorted(bad)}; known: {sorted(departments)}")
+        return self
+
+
+def default_config() -> Path:
+    """``synthcity.yaml`` beside this module, or its override ``$CITYLAKE_CONFIG/synthcity/synthcity.yaml``
+    (citylake.config_files)."""
+    return resolve("synthcity/synthcity.yaml", DEFAULT_CONFIG)
 
 
 def load_config(path: str | Path | None = None) -> SynthConfig:
-    """Load the defaults, overlaid with ``path`` when given, and validate every entry."""
-    raw = read_yaml(DEFAULT_CONFIG)
-    source = str(DEFAULT_CONFIG)
+    """Load the defaults (:func:`default_config`), overlaid with ``path`` when given, and validate every entry."""
+    defaults = default_config()
+    raw = read_yaml(defaults)
+    source = str(defaults)
     if path is not None:
         overlay = read_yaml(path) or {}
         if not isinstance(overlay, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
-        raw = _merge(raw, overlay)
+        raw = _merge(raw, overlay) if isinstance(raw, dict) else overlay
         source = str(path)
     return validate(raw, source)
 
 
-def _as_of(value: Any, source: str) -> date:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise ConfigError(f"{source}: as_of: expected a date like 2026-10-31, got {value!r} ({exc})") from None
-
-
-def validate(raw: dict, source: str) -> SynthConfig:
-    from citylake.synthcity.defects import DEFECTS, RECORD_DEFECTS
-    from citylake.synthcity.departments import TABLES
-    from citylake.synthcity.world import HOUSEHOLD_TYPES
-
-    known = {"as_of", "household_types", "defects", "events_per_1000_per_day", "corrections_per_day", *_SCALARS}
-    unknown = set(raw) - known
-    if unknown:
-        raise ConfigError(f"{source}: unknown entries {sorted(unknown)}; known: {sorted(known)}")
-    missing = known - set(raw)
-    if missing:
-        raise ConfigError(f"{source}: missing entries {sorted(missing)}")
-    as_of = _as_of(raw["as_of"], source)
-    types = _mapping(raw["household_types"], f"{source}: household_types", "household type -> share")
-    bad = set(types) - set(HOUSEHOLD_TYPES)
-    if bad:
-        raise ConfigError(f"{source}: household_types: unknown {sorted(bad)}; known: {list(HOUSEHOLD_TYPES)}")
-    shares = {k: _rate(v, f"{source}: household_types.{k}") for k, v in types.items()}
-    if sum(shares.values()) <= 0:
-        raise ConfigError(f"{source}: household_types: shares add up to zero")
-
-    defects: dict[str, dict[str, dict[str, float]]] = {}
-    for table, columns in _mapping(raw["defects"], f"{source}: defects", "table -> columns").items():
-        if table not in TABLES:
-            raise ConfigError(f"{source}: defects.{table}: no such department table; known: {sorted(TABLES)}")
-        spec = TABLES[table]
-        defects[table] = {}
-        for column, rates in _mapping(columns, f"{source}: defects.{table}", "column -> defects").items():
-            where = f"{source}: defects.{table}.{column}"
-            rates = _mapping(rates, where, "defect -> rate")
-            if column == "_record":
-                for name in rates:
-                    if name not in RECORD_DEFECTS:
-                        raise ConfigError(f"{where}.{name}: unknown record defect; known: {sorted(RECORD_DEFECTS)}")
-                defects[table][column] = {k: _rate(v, f"{where}.{k}") for k, v in rates.items()}
-                continue
-            try:
-                col = spec.column(column)
-            except KeyError:
-                raise ConfigError(f"{where}: {table} has no column {column}") from None
-            defects[table][column] = {}
-            for name, rate in rates.items():
-                if name not in DEFECTS:
-                    raise ConfigError(f"{where}.{name}: unknown defect; known: {sorted(DEFECTS)}")
-                if col.kind not in DEFECTS[name].kinds:
-                    raise ConfigError(f"{where}.{name}: does not apply to a column of kind {col.kind!r}")
-                defects[table][column][name] = _rate(rate, f"{where}.{name}")
-
-    events = _mapping(raw["events_per_1000_per_day"], f"{source}: events_per_1000_per_day", "event -> number")
-    bad = set(events) - set(EVENTS)
-    if bad:
-        raise ConfigError(f"{source}: events_per_1000_per_day: unknown {sorted(bad)}; known: {list(EVENTS)}")
-    for k, v in events.items():
-        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-            raise ConfigError(f"{source}: events_per_1000_per_day.{k}: expected a non-negative number")
-    departments = {t.department for t in TABLES.values()}
-    corrections = _mapping(raw["corrections_per_day"], f"{source}: corrections_per_day", "department -> rate")
-    bad = set(corrections) - departments
-    if bad:
-        raise ConfigError(f"{source}: corrections_per_day: unknown departments {sorted(bad)}; known: {sorted(departments)}")
+def validate(raw: Any, source: str) -> SynthConfig:
+    """``raw`` (the merged document) as a :class:`SynthConfig`; errors are one :class:`ConfigError` line
+    naming ``source`` and the entry."""
+    doc = validate_document(SynthCityFile, raw, source, ConfigError)
     return SynthConfig(
-        as_of=as_of,
-        household_types=shares,
-        defects=defects,
-        events_per_1000_per_day={k: float(events.get(k, 0)) for k in EVENTS},
-        corrections_per_day={k: _rate(v, f"{source}: corrections_per_day.{k}") for k, v in corrections.items()},
+        as_of=date.fromisoformat(doc.as_of),
+        household_types=dict(doc.household_types),
+        defects={table: {column: dict(rates) for column, rates in columns.items()}
+                 for table, columns in doc.defects.items()},
+        events_per_1000_per_day={k: float(doc.events_per_1000_per_day.get(k, 0)) for k in EVENTS},
+        corrections_per_day=dict(doc.corrections_per_day),
         source=source,
-        **{k: _rate(raw[k], f"{source}: {k}") for k in _SCALARS},
+        **{k: float(getattr(doc, k)) for k in _SCALARS},
     )

@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
 
-from citylake.quality.cross_source import CrossSourceRuleError, check_rule, load_rules
+from citylake.quality.cross_source import CrossSourceRuleError, check_rule, load_rules, read_rules
 from citylake.quality.feedback import FIXED, OPEN, QUALITY_ISSUE
 from citylake.quality.rule_results import RULE_RESULT
 from citylake.synthcity.advance import advance
@@ -113,7 +113,7 @@ def test_rules_file_is_validated_with_clear_errors(tmp_path):
     for text, message in cases.items():
         bad.write_text(text, encoding="utf-8")
         with pytest.raises(CrossSourceRuleError, match=message) as error:
-            load_rules.__wrapped__(bad)
+            read_rules(bad)
         assert str(bad) in str(error.value)
 
 
@@ -122,7 +122,7 @@ def test_a_rule_on_systems_not_onboarded_is_inactive(tmp_path, caplog):
     rules.write_text("rules: [{rule: cross.x, description: d, criticality: warning, subject: {table: nosuch.T, "
                      "field: person.id_number}, contradicted_by: [{table: minzheng.SWDJ, field: person.id_number}]}]",
                      encoding="utf-8")
-    assert load_rules.__wrapped__(rules) == ()
+    assert read_rules(rules) == ()
     assert "inactive" in caplog.text and "nosuch" in caplog.text
 
 

@@ -53,7 +53,7 @@ def test_unknown_table_column_and_bad_rate_are_named(tmp_path):
         load_config(_write(tmp_path, "defects:\n  gongan.NOPE: {}\n"))
     with pytest.raises(ConfigError, match="has no column NOPE"):
         load_config(_write(tmp_path, "defects:\n  gongan.CZRK:\n    NOPE: {missing: 0.1}\n"))
-    with pytest.raises(ConfigError, match=r"rate between 0 and 1"):
+    with pytest.raises(ConfigError, match=r"employment_rate: Input should be less than or equal to 1, got 1.5"):
         load_config(_write(tmp_path, "employment_rate: 1.5\n"))
     with pytest.raises(ConfigError, match="unknown entries"):
         load_config(_write(tmp_path, "employmnet_rate: 0.5\n"))
@@ -73,11 +73,11 @@ def test_a_new_defect_rule_is_a_yaml_entry(tmp_path):
      r"override.yaml: not valid YAML at line 4, column 1: expected ',' or '}', but got '<stream end>'"),
     ("as_of: [2026-10-31\n", r"override.yaml: not valid YAML at line 2, column 1: "),
     ("defects:\n  gongan.CZRK:\n    GMSFHM: 0.5\n",
-     r"override.yaml: defects.gongan.CZRK.GMSFHM: expected a mapping of defect -> rate, got 0.5"),
-    ("defects:\n  gongan.CZRK: [GMSFHM]\n", r"override.yaml: defects.gongan.CZRK: expected a mapping of column"),
-    ("defects: 3\n", r"override.yaml: defects: expected a mapping of table -> columns, got 3"),
-    ("household_types: couple\n", r"override.yaml: household_types: expected a mapping"),
-    ("events_per_1000_per_day: {births: true}\n", r"events_per_1000_per_day.births: expected a non-negative number"),
+     r"override.yaml: defects.gongan.CZRK.GMSFHM: Input should be a valid dictionary, got 0.5"),
+    ("defects:\n  gongan.CZRK: [GMSFHM]\n", r"override.yaml: defects.gongan.CZRK: Input should be a valid dictionary"),
+    ("defects: 3\n", r"override.yaml: defects: Input should be a valid dictionary, got 3"),
+    ("household_types: couple\n", r"override.yaml: household_types: Input should be a valid dictionary"),
+    ("events_per_1000_per_day: {births: true}\n", r"events_per_1000_per_day.births: Input should be a valid number, got True"),
     ("as_of: 2026-13-45\n",
      r"override.yaml: as_of: expected a date like 2026-10-31, got '2026-13-45' \(month must be in 1..12\)"),
     ("as_of: next tuesday\n", r"override.yaml: as_of: expected a date like 2026-10-31, got 'next tuesday'"),
