@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from citylake import airflow_cli, batch_cli, feedback_cli, lake_cli, usage_cli
+from citylake import airflow_cli, batch_cli, config_cli, feedback_cli, lake_cli, usage_cli
 from citylake.settings import Home
 
 log = logging.getLogger("citylake")
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch_cli.add_parser(sub)
     usage_cli.add_parser(sub)
     lake_cli.add_parser(sub)
+    config_cli.add_parser(sub)
     airflow_cli.add_parser(sub)
 
     person = sub.add_parser("person", help="the population library (人口库)")
@@ -540,7 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"generate": cmd_generate, "demo": cmd_demo, "feedback": feedback_cli.run, "person": cmd_person,
                 "sql": cmd_sql, "export": cmd_export, "batch": batch_cli.run, "run": cmd_run,
                 "status": cmd_status, "usage": usage_cli.run, "lake": lake_cli.run, "catalog": cmd_catalog, "trace": cmd_trace,
-                "enterprise": cmd_enterprise, "airflow": airflow_cli.run}
+                "enterprise": cmd_enterprise, "airflow": airflow_cli.run,
+                "config": config_cli.run}
     try:
         return commands[args.command](args)
     except (ValueError, OSError) as exc:  # bad input or configuration, a file that cannot be written
