@@ -50,10 +50,14 @@ def error_line(exc: ValidationError, data: Any = None) -> str:
     first = errors[0]
     kind = first["type"]
     if kind in ("missing", "extra_forbidden"):
-        # All the missing (or unknown) keys of one entry, in one message.
+        # The unknown and the missing keys of one entry, in one message (a misspelt key is both).
         parent = first["loc"][:-1]
-        keys = sorted(str(e["loc"][-1]) for e in errors if e["type"] == kind and e["loc"][:-1] == parent)
-        return _prefixed(_entry(parent, data), f"{'missing' if kind == 'missing' else 'unknown entries'} {keys}")
+        parts = []
+        for name, label in (("extra_forbidden", "unknown entries"), ("missing", "missing")):
+            keys = sorted(str(e["loc"][-1]) for e in errors if e["type"] == name and e["loc"][:-1] == parent)
+            if keys:
+                parts.append(f"{label} {keys}")
+        return _prefixed(_entry(parent, data), "; ".join(parts))
     message = first["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)

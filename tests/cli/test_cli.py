@@ -77,7 +77,7 @@ def test_a_config_with_a_yaml_syntax_error_is_one_line_through_the_console_scrip
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("defects:\n  gongan.CZRK:\n    GMSFHM: 0.5\n", "defects.gongan.CZRK.GMSFHM: expected a mapping of defect -> rate"),
+    ("defects:\n  gongan.CZRK:\n    GMSFHM: 0.5\n", "defects.gongan.CZRK.GMSFHM: Input should be a valid dictionary"),
     ("as_of: 2026-13-45\n", "as_of: expected a date like 2026-10-31, got '2026-13-45' (month must be in 1..12)"),
 ])
 def test_malformed_config_entries_exit_2_naming_file_and_entry(tmp_path, caplog, text, message):
