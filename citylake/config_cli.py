@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from citylake.config_files import CONFIG_ENV, FAMILIES, is_override, schema_path, schema_text, write_schemas
+from citylake.config_files import CONFIG_ENV, FAMILIES, schema_path, schema_text, write_schemas
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +41,7 @@ def _show(args: argparse.Namespace) -> int:
     print(f"configuration folder (${CONFIG_ENV}): {folder or 'not set'}")
     for name, family in FAMILIES.items():
         for path in family.files():
-            print(f"{name:<14}{'override' if is_override(path) else 'shipped':<10}{path}")
+            print(f"{name:<14}{'override' if family.is_override(path) else 'shipped':<10}{path}")
     return 0
 
 

@@ -52,6 +52,12 @@ class Family:
         module, _, attr = self.model.partition(":")
         return getattr(importlib.import_module(module), attr)
 
+    def is_override(self, path: Path) -> bool:
+        """Whether ``path``, one of :meth:`files`, comes from the configuration folder (or
+        ``$CITYLAKE_SOURCES``) rather than the package."""
+        shipped = self.shipped.resolve()
+        return (Path(path).resolve().parent if self.folder else Path(path).resolve()) != shipped
+
     def files(self) -> list[Path]:
         """The files this family is read from now (overrides in place of the shipped ones)."""
         if self.name == "registry":
@@ -124,16 +130,6 @@ def registry_files(directory: str | Path | None = None) -> list[Path]:
             raise RegistryError(f"source registry {root} is not a directory")
         return sorted(Path(root).glob("*.yaml"))
     return folder_files(FAMILIES["registry"].relative, DEFAULT_REGISTRY)
-
-
-def is_override(path: Path) -> bool:
-    """Whether ``path`` comes from the configuration folder (or ``$CITYLAKE_SOURCES``), not the package."""
-    return not Path(path).resolve().is_relative_to(_repository_root())
-
-
-def _repository_root() -> Path:
-    """The folder holding the package and its stage folders (the repository, or site-packages)."""
-    return PACKAGE.parent.resolve()
 
 
 def schema_dir() -> Path:

@@ -19,7 +19,8 @@ import yaml
 
 
 class ConfigurationError(ValueError):
-    """A configuration file is unreadable, not YAML, or malformed in a way its loader did not name."""
+    """A configuration file is unreadable, not YAML, or malformed: one line naming the file and the entry.
+    Each loader's own error (citylake.sources.registry.RegistryError …) is one of these."""
 
 
 class _Loader(yaml.SafeLoader):
