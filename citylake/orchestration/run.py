@@ -264,9 +264,14 @@ def _run_dags(prefix: str, home: Home | None, systems: Iterable[str] | None, *, 
               for task_id, state in sorted(r["tasks"].items()) if state not in ("success", "skipped")]
     failed += [f"{r['dag_id']}: run {r['state']}" for r in runs if r["state"] != "success" and not r["tasks"]]
     if failed:
-        stage = "ingestion" if prefix == DAG_ID_PREFIX else "promotion"
+        stage = _STAGE_NAMES.get(prefix, prefix.rstrip("_"))
         raise IngestRunError(f"{stage} failed: " + "; ".join(failed) + f"\nfull log: {log_path}", runs, log_path)
     return [summary for r in runs for summary in r["summaries"]]
+
+
+# What a failure message calls the DAGs of each prefix.
+_STAGE_NAMES = {DAG_ID_PREFIX: "ingestion", PROMOTE_PREFIX: "promotion", BUILD_PREFIX: "build",
+                "report_": "report", "maintain_": "lake upkeep"}
 
 
 class _ProgressFile:
