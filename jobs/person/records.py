@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import yaml
 
+from citylake.jobs import source_records
 from citylake.sources.registry import SourceSystem, SourceTable
 
 if TYPE_CHECKING:
@@ -214,7 +215,6 @@ def _role_frame(frame: DataFrame, role: PersonRole, layer: str) -> DataFrame:
     from pyspark.sql import functions as F
 
     available = set(frame.columns)
-    key = role.table.primary_key[0]
     missing = sorted((set(role.columns.values()) | set(role.attributes.values())) - available)
     if missing:
         raise KeyError(f"{layer}.{role.table.lake_id(role.system.code)} lacks the columns {missing} "
@@ -231,20 +231,10 @@ def _role_frame(frame: DataFrame, role: PersonRole, layer: str) -> DataFrame:
             return F.to_date(F.col(column)).cast("string")
         return F.col(column).cast("string")
 
-    updated = (F.col(role.table.update_column).cast("timestamp") if role.table.update_column
-               else F.lit(None).cast("timestamp"))
-    entries = [F.struct(F.lit(a).alias("key"), F.col(c).cast("string").alias("value"))
-               for a, c in sorted(role.attributes.items())]
-    attributes = (F.map_from_entries(F.filter(F.array(*entries), lambda e: e["value"].isNotNull())) if entries
-                  else F.create_map().cast("map<string,string>"))
-    key_text = F.col(key).cast("string")
     out = frame.select(
-        F.concat(F.lit(f"{role.source_table}:"), key_text, F.lit(f"#{role.role}")).alias("record_id"),
-        F.lit(role.system.code).alias("system"), F.lit(role.source_table).alias("source_table"),
-        key_text.alias("record_key"), F.lit(role.role).alias("role"), F.lit(layer).alias("layer"),
-        F.col("_batch_id").alias("batch_id"), *[text(n).alias(f"raw_{n}") for n in _RAW],
+        *source_records.provenance(role, layer), *[text(n).alias(f"raw_{n}") for n in _RAW],
         F.lit(layer == "silver" and not role.party).alias("trusted"), F.lit(role.party).alias("party"),
-        updated.alias("updated_at"), attributes.alias("attributes"))
+        source_records.updated_at(role), source_records.attributes(role))
     # A role left empty on the record (a birth certificate without a father) is no person.
     return out.where(F.col("raw_id_number").isNotNull() | F.col("raw_name").isNotNull())
 
