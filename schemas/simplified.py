@@ -16,13 +16,10 @@ once per process from one conversion of all of them (about 0.1 s).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from citylake.schemas import characters
 
@@ -43,8 +40,8 @@ def traditional_table() -> dict[str, str]:
 
 
 @cache
-def _pattern() -> re.Pattern:
-    return re.compile(f"[{''.join(sorted(traditional_table()))}]")
+def _traditional() -> frozenset[str]:
+    return frozenset(traditional_table())
 
 
 @cache
@@ -52,22 +49,18 @@ def _translation() -> dict[int, str]:
     return str.maketrans(traditional_table())
 
 
-@cache
-def _re2_pattern() -> str:
-    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(traditional_table())) + "]"
-
-
 def has_traditional(text: str) -> bool:
     """Whether ``text`` holds any traditional character."""
-    return _pattern().search(text) is not None
+    # A set lookup per character: a regular expression of a 3,800-character class is twenty times
+    # slower in Python's re, and RE2 (Arrow) no faster on a batch once compiled.
+    return not _traditional().isdisjoint(text)
 
 
 def has_traditional_many(texts: Sequence) -> np.ndarray:
-    """:func:`has_traditional` of many values at once (RE2 in Arrow); False for a value not text."""
-    strings = pa.array([t if isinstance(t, str) else None for t in texts], pa.string())
-    if not len(strings):
-        return np.zeros(0, dtype=bool)
-    return np.asarray(pc.match_substring_regex(strings, _re2_pattern()).fill_null(False), dtype=bool)
+    """:func:`has_traditional` of many values; False for a value that is not text."""
+    traditional = _traditional()
+    return np.fromiter((isinstance(t, str) and not traditional.isdisjoint(t) for t in texts), dtype=bool,
+                       count=len(texts))
 
 
 def to_simplified(text: str) -> str:
