@@ -152,18 +152,10 @@ def _valid_or_null(kind: str, uniques: list) -> dict:
     return out
 
 
-def _simplified(values: list[str]) -> list[str]:
-    """Simplified characters: one OpenCC call for many names (a newline never occurs in a name)."""
-    import opencc
-
-    converter = opencc.OpenCC("t2s")
-    converted = converter.convert("\n".join(values)).split("\n")
-    return converted if len(converted) == len(values) else [converter.convert(v) for v in values]
-
-
 def standardise_batch(frame: pd.DataFrame) -> pd.DataFrame:
     """The standardised values of one batch of raw rows (``raw_<field>`` columns, ``trusted``: the
     row's values came through the gate and only its name needs simplifying)."""
+    from citylake.schemas.simplified import to_simplified
     from citylake.schemas.validators import normalise_text
 
     trusted = frame["trusted"].to_numpy(dtype=bool)
@@ -174,7 +166,8 @@ def standardise_batch(frame: pd.DataFrame) -> pd.DataFrame:
             uniques = values.dropna().unique().tolist()
             compact = {u: normalise_text(u) for u in uniques}
             present = sorted({c for c in compact.values() if c})
-            simple = dict(zip(present, _simplified(present), strict=True))
+            # As silver does (citylake.schemas.simplified): only characters judged traditional.
+            simple = {c: to_simplified(c) for c in present}
             mapping = {u: simple.get(c) if c else None for u, c in compact.items()}
             out[name] = values.map(mapping)
             continue
