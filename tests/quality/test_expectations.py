@@ -199,6 +199,7 @@ def _open_offline(chromium, url: str):
     return page, seen
 
 
+@pytest.mark.slow
 def test_data_docs_open_offline_in_chromium(gated_city, browser):  # noqa: F811
     home, lake, _ = gated_city
     for system in load_registry().values():
