@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow.sdk import DAG, AssetAny, task
 
-from citylake.orchestration.ingest_dags import DEFAULT_ARGS, START_DATE
+from citylake.orchestration.ingest_dags import serial_dag
 from citylake.orchestration.promote_dags import gx_asset, gx_name
 from citylake.sources.registry import SourceSystem, load_registry
 
@@ -41,17 +41,10 @@ def build() -> dict[str, Any]:
 
 def build_data_docs_dag(registry: Mapping[str, SourceSystem] | None = None) -> DAG:
     systems = load_registry() if registry is None else registry
-    with DAG(
-        dag_id=DAG_ID,
-        description="GX Data Docs: the kept validation results of every table → one offline static site",
-        doc_md=__doc__,
-        schedule=AssetAny(*[gx_asset(name) for name in gx_tables(systems)]),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,  # one writer of the site at a time
-        default_args={**DEFAULT_ARGS, "retries": 1},
-        tags=["citylake", "quality", "great_expectations"],
-    ) as dag:
+    # One run at a time: the one writer of the site.
+    with serial_dag(DAG_ID, "GX Data Docs: the kept validation results of every table → one offline static site",
+                    __doc__, AssetAny(*[gx_asset(name) for name in gx_tables(systems)]),
+                    ["quality", "great_expectations"]) as dag:
         build()
     return dag
 
