@@ -14,6 +14,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from citylake.cli import main
 from citylake.ingest import governance as gov
 from citylake.lake import default_storage_options, open_lake
 from citylake.settings import Home
@@ -78,7 +79,7 @@ def test_two_concurrent_writers_to_one_table_lose_no_commit(s3, s3_env):
     print(f"two writers x {commits} commits: {s3.refused_commits()} commit attempts refused (412) and retried")
 
 
-def test_a_round_of_ingestion_and_the_gate_on_s3(s3, s3_env, tmp_path, monkeypatch):
+def test_a_round_of_ingestion_and_the_gate_on_s3(s3, s3_env, tmp_path, monkeypatch, capsys):
     home = Home(tmp_path / "home")
     monkeypatch.setenv("CITYLAKE_HOME", str(home.root))
     generate(200, 5, [home.sqlite_source_url()], home.truth)
@@ -107,3 +108,7 @@ def test_a_round_of_ingestion_and_the_gate_on_s3(s3, s3_env, tmp_path, monkeypat
     assert pl.read_delta(lake.table_uri(table), storage_options=s3.storage_options).height == rows
     # DuckDB scans the Arrow dataset citylake hands out (its delta and httpfs extensions are downloads).
     assert duckdb.connect().from_arrow(lake.dataset(table)).aggregate("count(*)").fetchall()[0][0] == rows
+    # The CLI opens the same lake from the same two variables.
+    capsys.readouterr()
+    assert main(["-q", "sql", f"SELECT count(*) AS n FROM {table}", "--format", "csv", "--role", "engineer"]) == 0
+    assert capsys.readouterr().out.split() == ["n", str(rows)]
