@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 
-from citylake.settings import Home
-
 LIST_COLUMNS = ("batch_id", "system", "source_table", "status", "rows", "rows_with_errors", "error_rate",
                 "held_at", "decided_by", "decided_at", "reason")
 
@@ -40,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from citylake.lake import open_lake
     from citylake.quality import held_batches
 
-    lake = open_lake(Home.from_env().lake)
+    lake = open_lake()
     if args.batch_command == "list":
         status = None if args.status == "all" else args.status
         _print_rows(held_batches.list_held(lake, status, args.system))

@@ -236,7 +236,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from citylake.lake import open_lake
     from citylake.orchestration.status import table_status
 
-    rows = table_status(open_lake(Home.from_env().lake))
+    rows = table_status(open_lake())
     if args.system:
         rows = [r for r in rows if r["system"] in args.system]
     headers = ["table", "last batch", "extracted (Beijing)", "rows", "watermark", "last gated", "pending", "held",
@@ -352,7 +352,7 @@ def _show_profile(args: argparse.Namespace, library: str, table: str, not_found:
     from citylake.lake import open_lake
 
     role = Role.from_env(args.role)
-    lake = open_lake(Home.from_env().lake)
+    lake = open_lake()
     outcome, rows = "refused", None
     try:
         if role.kind != "engineer":
@@ -404,7 +404,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     home = Home.from_env()
     output = Path(args.output) if args.output else home.root / "exports" / args.district
-    manifest = export_district(open_lake(home.lake), args.table, args.district, output, args.format)
+    manifest = export_district(open_lake(), args.table, args.district, output, args.format)
     shown = [c for c in manifest.columns if c.treatment != "hidden"]
     print(f"{manifest.rows:,} rows of {manifest.table} (version {manifest.table_version}) for district "
           f"{manifest.district} written to {output / manifest.file}; sha256 {manifest.sha256}")
@@ -423,7 +423,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from citylake.lake import open_lake
 
     role = Role.from_env(args.role)
-    lake = open_lake(Home.from_env().lake)
+    lake = open_lake()
     # Until the query runs, the tables it names: a refused or failed read is logged against them too
     # (the usage report counts it for their departments).
     tables: tuple[str, ...] | list[str] = referenced_tables(args.query, lake.list_tables())
@@ -461,7 +461,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
     role = Role.from_env(args.role)
     home = Home.from_env()
-    lake = open_lake(home.lake)
+    lake = open_lake()
     result, outcome = None, "failed"
     try:
         result = trace(lake, home, args.table, args.key, args.column, role)

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``citylake feedback <command>``; unknown departments, systems or issues raise ValueError."""
     from citylake.lake import open_lake
 
-    lake = open_lake(Home.from_env().lake)
+    lake = open_lake()
     command = {"list": _list, "export": _export, "dispute": _dispute, "accept": _accept, "decide": _decide,
                "history": _history}[args.feedback_command]
     return command(lake, args)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 
-from citylake.settings import Home
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     lake = sub.add_parser("lake", help="the Delta lake's upkeep (湖表维护)")
@@ -25,8 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from citylake.lake import open_lake
     from citylake.lake.upkeep import load_upkeep_settings, maintain_table
 
-    home = Home.from_env()
-    lake = open_lake(home.lake)
+    lake = open_lake()
     settings = load_upkeep_settings()
     names = args.table or lake.list_tables()
     unknown = [name for name in names if not lake.exists(name)]

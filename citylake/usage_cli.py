@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from citylake.quality.report import render_all_reports
 
     home = Home.from_env()
-    lake = open_lake(home.lake)
+    lake = open_lake()
     start, end = period(args.days, args.until)
     rows = build_usage_report(lake, start, end)
     render_all_reports(lake, home.reports)

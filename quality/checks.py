@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 from citylake.config_files import resolve
 from citylake.config_model import ConfigModel, validate_document
 from citylake.configuration import ConfigurationError, read_yaml
-from citylake.schemas.standards import TEXT_VALIDATORS, standard_field
+from citylake.schemas.standards import REVIEW_VALIDATORS, TEXT_VALIDATORS, standard_field
 from citylake.sources.registry import SourceTable
 
 INDICATORS_FILE = Path(__file__).with_name("indicators.yaml")
@@ -158,7 +158,7 @@ def table_checks(table: SourceTable) -> list[Check]:
         field = standard_field(field_name)
         valid = "valid_code" if field.validator in code_lists else "valid"
         out.append(Check(table.name, valid, (column,), field_name, role))
-        if field.validator == "uscc":
+        if field.validator in REVIEW_VALIDATORS:
             out.append(Check(table.name, "review", (column,), field_name, role))
         out.append(Check(table.name, "standard_form", (column,), field_name, role))
         if field.validator in TEXT_VALIDATORS:

@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import pandas as pd
 
 from citylake.quality.checks import UNCONVERTED, UPDATE_TIME_MISSING
+from citylake.schemas import simplified
 from citylake.schemas.fast_paths import accept
-from citylake.schemas.standards import TEXT_VALIDATORS, StandardField, standard_field
+from citylake.schemas.standards import NAME_VALIDATORS, TEXT_VALIDATORS, StandardField, standard_field
 from citylake.schemas.validators import id_is_male
 from citylake.sources.registry import SourceTable
 
@@ -51,35 +51,17 @@ WRITING_FIXES = {"fullwidth", "whitespace", "lowercase_x", "upgraded_from_15_dig
                  "country_code_or_separators", "middle_dot"}
 
 
-@cache
-def _opencc(config: str):
-    import opencc
-
-    return opencc.OpenCC(config)
-
-
-def traditional(text: str) -> bool:
-    """Written in traditional characters: converting to simplified and back gives the text again
-    (which a simplified text that merely contains a character t2s rewrites, such as 沈, does not)."""
-    simplified = _opencc("t2s").convert(text)
-    return simplified != text and _opencc("s2t").convert(simplified) == text
-
-
-def traditional_many(texts: list[str]) -> list[bool]:
-    """:func:`traditional` of many texts, converted as one newline-joined text (a converter call
-    costs far more than its characters)."""
-    if not texts or any("\n" in t for t in texts):
-        return [traditional(t) for t in texts]
-    simplified = _opencc("t2s").convert("\n".join(texts)).split("\n")
-    if len(simplified) != len(texts):  # a converter that merged or split lines: judge one by one
-        return [traditional(t) for t in texts]
-    return [s != t and traditional(t) for s, t in zip(simplified, texts, strict=True)]
-
-
 def has_traditional(field: StandardField, raw) -> bool:
-    """Whether a value of ``field`` is judged to be in traditional characters: text fields only, and
-    not a value too long for its field (an error already, and not worth converting)."""
-    return field.validator in TEXT_VALIDATORS and isinstance(raw, str) and not field.too_long(raw) and traditional(raw)
+    """Whether a value of ``field`` holds a traditional character (:mod:`citylake.schemas.simplified`):
+    text fields only, and not a value too long for its field (an error already)."""
+    return (field.validator in TEXT_VALIDATORS and isinstance(raw, str) and not field.too_long(raw)
+            and simplified.has_traditional(raw))
+
+
+def silver_value(field: StandardField, value):
+    """The standardised value as silver holds it: a name in simplified characters (bronze keeps the
+    name as written, and the traditional_chars warning tells the department)."""
+    return simplified.to_simplified(value) if field.validator in NAME_VALIDATORS and isinstance(value, str) else value
 
 
 def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None = None) -> pd.DataFrame:
@@ -119,10 +101,11 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
             candidates = np.flatnonzero(accepted)
             traditional_finding = (Finding(f"{field_name}.traditional_chars", f"{field.name_zh}含繁体字 "
                                            "(traditional characters)", (column,), WARNING).as_dict(),)
-            for k, is_traditional in zip(candidates, traditional_many([uniques[k] for k in candidates]), strict=True):
-                if is_traditional:
-                    judged[k] = _Outcome(uniques[k], True, (), traditional_finding)
-                    flagged_of[k] = True
+            found = simplified.has_traditional_many([uniques[k] for k in candidates])
+            for k in candidates[found]:
+                value_of[k] = silver_value(field, uniques[k])
+                judged[k] = _Outcome(value_of[k], True, (), traditional_finding)
+                flagged_of[k] = True
         for k in np.flatnonzero(~accepted):
             outcome = _judge(field, field_name, column, uniques[k])
             if outcome is None:
@@ -180,10 +163,13 @@ def _judge(field, field_name: str, column: str, raw) -> _Outcome | None:
         warnings.append(Finding(f"{field_name}.nonstandard_form",
                                 f"{field.name_zh}书写不规范: {', '.join(writing)} (standardised)", (column,),
                                 WARNING).as_dict())
+    value = verdict.value if verdict.value is not None else raw
     if has_traditional(field, raw):
         warnings.append(Finding(f"{field_name}.traditional_chars", f"{field.name_zh}含繁体字 (traditional characters)",
                                 (column,), WARNING).as_dict())
-    return _Outcome(verdict.value if verdict.value is not None else raw, verdict.ok, tuple(errors), tuple(warnings))
+        if verdict.ok:
+            value = silver_value(field, value)
+    return _Outcome(value, verdict.ok, tuple(errors), tuple(warnings))
 
 
 def presence_mask(codes: np.ndarray, uniques) -> np.ndarray:

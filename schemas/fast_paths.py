@@ -67,12 +67,16 @@ def accept_id_numbers(values: Sequence, today: date | None = None) -> np.ndarray
 
 
 def accept_mobiles(values: Sequence) -> np.ndarray:
-    """Mainland mobile numbers written as 11 digits with an issued prefix."""
+    """Mainland mobile numbers written as 11 digits with an allocated prefix (3 or 4 digits)."""
     strings, accepted = _matching(values, r"^1[0-9]{10}$")
     rows = np.flatnonzero(accepted)
     if len(rows):
-        prefixes = pc.utf8_slice_codeunits(strings.take(pa.array(rows)), 0, 3)
-        accepted[rows] = np.asarray(pc.is_in(prefixes, value_set=pa.array(sorted(mobile_prefixes()))), dtype=bool)
+        candidates = strings.take(pa.array(rows))
+        known = np.zeros(len(rows), dtype=bool)
+        for width in (3, 4):
+            segments = pa.array(sorted(p for p in mobile_prefixes() if len(p) == width), pa.string())
+            known |= np.asarray(pc.is_in(pc.utf8_slice_codeunits(candidates, 0, width), value_set=segments), dtype=bool)
+        accepted[rows] = known
     return accepted
 
 

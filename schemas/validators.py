@@ -219,11 +219,20 @@ def check_date(raw: object, earliest: date = date(1880, 1, 1), today: date | Non
 
 @cache
 def mobile_prefixes() -> frozenset[str]:
+    """The allocated segments, 3 or 4 digits (``schemas/reference/mobile_prefixes.csv``)."""
     return frozenset(r["prefix"] for r in reference.mobile_prefixes())
 
 
+def known_mobile_prefix(number: str) -> bool:
+    """Whether an 11-digit number starts with an allocated segment (its first 3 or 4 digits)."""
+    prefixes = mobile_prefixes()
+    return number[:3] in prefixes or number[:4] in prefixes
+
+
 def check_mobile(raw: object) -> Verdict:
-    """An 11-digit mainland mobile number with an issued prefix (+86 / 0086 removed)."""
+    """An 11-digit mainland mobile number (+86 / 0086 removed). A well-formed number whose segment is
+    not in the reference list goes to review, not rejection: the numbering plan grows (new segments,
+    virtual operators) faster than any list, and the number may be real."""
     fixes: list[str] = []
     text = normalise_text(raw, fixes)
     if text is None:
@@ -233,8 +242,9 @@ def check_mobile(raw: object) -> Verdict:
         fixes.append("country_code_or_separators")
     if not re.fullmatch(r"1\d{10}", stripped):
         return _fail("mobile.format", "手机号应为11位数字 (11 digits starting with 1)", fixes)
-    if stripped[:3] not in mobile_prefixes():
-        return _fail("mobile.prefix", "手机号号段不存在 (no carrier issues this prefix)", fixes, stripped)
+    if not known_mobile_prefix(stripped):
+        return _fail("mobile.prefix", "手机号号段不在已分配号段表中, 请核实 (segment not in the numbering plan list: review)",
+                     fixes, stripped, severity=SEVERITY_REVIEW)
     return Verdict(stripped, fixes=tuple(fixes))
 
 

@@ -13,7 +13,13 @@ backend (:class:`DeltaRsLake`) commits everything through delta-rs, Spark includ
 """
 
 from citylake.lake.backends import BACKEND_ENV, open_lake
-from citylake.lake.delta_rs import LAKE_ROOT_ENV, DeltaRsLake, default_lake_root
+from citylake.lake.delta_rs import (
+    LAKE_ROOT_ENV,
+    STORAGE_OPTIONS_ENV,
+    DeltaRsLake,
+    default_lake_root,
+    default_storage_options,
+)
 from citylake.lake.delta_spark import DeltaSparkLake
 from citylake.lake.errors import (
     BackendUnavailableError,
@@ -33,6 +39,7 @@ from citylake.lake.spark import get_spark
 __all__ = [
     "BACKEND_ENV",
     "LAKE_ROOT_ENV",
+    "STORAGE_OPTIONS_ENV",
     "BackendUnavailableError",
     "ConcurrentChangeError",
     "DeltaRsLake",
@@ -47,6 +54,7 @@ __all__ = [
     "TableName",
     "TableNotFoundError",
     "default_lake_root",
+    "default_storage_options",
     "get_spark",
     "open_lake",
 ]

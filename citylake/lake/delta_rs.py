@@ -21,6 +21,7 @@ Guarantees of every write method:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -75,6 +76,7 @@ TableRef = str | TableName
 ArrowData = pa.Table | pa.RecordBatchReader | pa.RecordBatch
 
 LAKE_ROOT_ENV = "CITYLAKE_LAKE_ROOT"
+STORAGE_OPTIONS_ENV = "CITYLAKE_LAKE_STORAGE_OPTIONS"
 DEFAULT_LOCK_TIMEOUT_SECONDS = 30 * 60
 # What delta-rs puts before the rows that broke a write's predicate or a constraint.
 _ROWS_PREVIEW = "Preview of invalid data"
@@ -83,6 +85,24 @@ _ROWS_PREVIEW = "Preview of invalid data"
 def default_lake_root() -> str:
     """``$CITYLAKE_LAKE_ROOT`` if set (a folder or an object-store URI), else ``$CITYLAKE_HOME/lake``."""
     return os.environ.get(LAKE_ROOT_ENV) or str(Home.from_env().lake)
+
+
+def default_storage_options() -> dict[str, str] | None:
+    """delta-rs storage options from ``$CITYLAKE_LAKE_STORAGE_OPTIONS``, a JSON object of strings
+    (``{"AWS_ENDPOINT_URL": "http://10.0.0.9:9000", "AWS_ALLOW_HTTP": "true"}``); None if unset.
+
+    Credentials may stay in delta-rs' own variables (``AWS_ACCESS_KEY_ID`` …), which it reads too.
+    """
+    text = os.environ.get(STORAGE_OPTIONS_ENV)
+    if not text:
+        return None
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"${STORAGE_OPTIONS_ENV} is not JSON: {error.msg} at character {error.pos}") from None
+    if not isinstance(options, dict) or not all(isinstance(v, str) for v in options.values()):
+        raise ValueError(f"${STORAGE_OPTIONS_ENV} must be a JSON object of strings (option name → value)")
+    return {str(k): v for k, v in options.items()}
 
 
 def _commit_properties(metadata: Mapping[str, Any] | None, transaction: str | None = None) -> CommitProperties | None:
@@ -99,7 +119,9 @@ class DeltaRsLake:
     """The lake at ``root``: Delta tables named ``<layer>.<name>`` at ``<root>/<layer>/<name>``.
 
     ``root`` is a local folder (default :func:`default_lake_root`) or an object-store URI
-    (``s3://…``) with delta-rs ``storage_options``. Writer locks only exist for local roots;
+    (``s3://…``) with delta-rs ``storage_options`` (default :func:`default_storage_options`). On S3,
+    delta-rs commits each log entry with a conditional put (``If-None-Match: *``), so of two writers
+    committing one version one gets "precondition failed" and retries on the next. Writer locks only exist for local roots;
     on object storage delta-rs' own conditional commits serialise writers. ``stats_policy``
     chooses the columns with statistics (None: Delta's default, every one of the first 32).
     """
@@ -117,6 +139,8 @@ class DeltaRsLake:
         if is_local_uri(root):
             root = str(Path(root.removeprefix("file://")).resolve())
         self.root: str = root.rstrip("/")
+        if storage_options is None and not is_local_uri(root):
+            storage_options = default_storage_options()
         self.storage_options: dict[str, str] | None = dict(storage_options) if storage_options else None
         self.lock_timeout = lock_timeout
         self.stats_policy = stats_policy

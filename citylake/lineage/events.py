@@ -8,7 +8,10 @@ outputs carry their column lineage (:mod:`citylake.lineage.columns`). Names foll
 :mod:`citylake.lineage.naming`.
 
 Events go to ``$CITYLAKE_HOME/lineage/events.jsonl`` through the client's file transport, one event
-a line, appended under a lock so that concurrent task processes do not interleave.
+a line, appended under a lock so that concurrent task processes do not interleave. Once the file
+reaches ``CITYLAKE_LINEAGE_ROTATE_MB`` (64 MB by default) it is renamed ``events-<UTC time>.jsonl``
+and a new one begins; readers (``citylake.catalog.lineage.read_events``) read them all, oldest first
+(the rotated names sort before ``events.jsonl`` and by time among themselves).
 ``CITYLAKE_LINEAGE=off`` turns emission off (to measure its cost, or where nobody wants it).
 """
 
@@ -45,6 +48,8 @@ from citylake.settings import Home
 
 ENABLED_ENV = "CITYLAKE_LINEAGE"
 EVENTS_FILE = "events.jsonl"
+ROTATE_ENV = "CITYLAKE_LINEAGE_ROTATE_MB"
+ROTATE_MB = 64.0
 PRODUCER = "https://github.com/citylake/citylake/tree/main/citylake/lineage"
 
 
@@ -54,6 +59,13 @@ def enabled() -> bool:
 
 def events_path(home: Home) -> Path:
     return home.lineage / EVENTS_FILE
+
+
+def _rotate(path: Path) -> None:
+    """Start a new event file once ``path`` has reached the rotation size (called under the lock)."""
+    limit = float(os.environ.get(ROTATE_ENV, ROTATE_MB)) * 1024 * 1024
+    if path.exists() and path.stat().st_size >= limit:
+        path.rename(path.with_name(f"{path.stem}-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}{path.suffix}"))
 
 
 @dataclass(frozen=True)
@@ -177,6 +189,7 @@ def emit(events: list[RunEvent], home: Home | None = None) -> None:
     with open(path.with_name(".lock"), "a") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:
+            _rotate(path)
             for e in events:
                 client.emit(e)
         finally:

@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow.sdk import DAG, AssetAny, get_current_context, task
 
-from citylake.orchestration.ingest_dags import DEFAULT_ARGS, START_DATE
+from citylake.orchestration.ingest_dags import serial_dag
 from citylake.orchestration.person_dags import gold_asset
 from citylake.orchestration.promote_dags import silver_asset
 from citylake.sources.registry import SourceSystem, load_registry_report
@@ -50,17 +50,10 @@ def build() -> dict[str, Any]:
 def build_address_dag(registry: Mapping[str, SourceSystem] | None = None) -> DAG:
     # A broken registry file stops its own system only (its ingest DAG says why).
     systems = load_registry_report().systems if registry is None else registry
-    with DAG(
-        dag_id=DAG_ID,
-        description="地址库: standard-address list + source addresses → gold.standard_address, address_link",
-        doc_md=__doc__,
-        schedule=AssetAny(*[silver_asset(t) for t in address_silver_tables(systems)], gold_asset("gold.person")),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,  # one writer of the gold tables at a time
-        default_args={**DEFAULT_ARGS, "retries": 1},
-        tags=["citylake", "gold", "address", "地址库"],
-    ) as dag:
+    schedule = AssetAny(*[silver_asset(t) for t in address_silver_tables(systems)], gold_asset("gold.person"))
+    with serial_dag(DAG_ID, "地址库: standard-address list + source addresses → gold.standard_address, address_link",
+                    __doc__, schedule,
+                    ["gold", "address", "地址库"]) as dag:
         build()
     return dag
 

@@ -16,7 +16,7 @@ from typing import Any
 from airflow.sdk import DAG, AssetAny, get_current_context, task
 
 from citylake.orchestration import address_dags, enterprise_dags, person_dags
-from citylake.orchestration.ingest_dags import DEFAULT_ARGS, START_DATE, bronze_asset
+from citylake.orchestration.ingest_dags import bronze_asset, serial_dag
 from citylake.orchestration.promote_dags import silver_asset
 from citylake.sources.registry import SourceSystem, load_registry
 
@@ -42,17 +42,10 @@ def build() -> dict[str, Any]:
 
 def build_catalog_dag(registry: Mapping[str, SourceSystem] | None = None) -> DAG:
     systems = load_registry() if registry is None else registry
-    with DAG(
-        dag_id=DAG_ID,
-        description="数据资源目录: every registry and lake table → catalog JSON, governance.catalog, site",
-        doc_md=__doc__,
-        schedule=AssetAny(*[silver_asset(t) for t in trigger_tables(systems)]),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,  # one writer of governance.catalog and the site at a time
-        default_args={**DEFAULT_ARGS, "retries": 1},
-        tags=["citylake", "catalog", "数据资源目录"],
-    ) as dag:
+    # One run at a time: the one writer of governance.catalog and the site.
+    with serial_dag(DAG_ID, "数据资源目录: every registry and lake table → catalog JSON, governance.catalog, site",
+                    __doc__, AssetAny(*[silver_asset(t) for t in trigger_tables(systems)]),
+                    ["catalog", "数据资源目录"]) as dag:
         build()
     return dag
 
@@ -84,18 +77,11 @@ def usage_report() -> dict[str, Any]:
 
 def build_usage_dag() -> DAG:
     """``report_usage``: 定时向数据提供方反馈数据调用情况, every Monday 06:00 (Beijing time)."""
-    with DAG(
-        dag_id=USAGE_DAG_ID,
-        description="数据调用情况: the week's reads per providing department → usage report, 可访问性, reports",
-        doc_md="Every Monday the past week's reads of each providing department's tables, as "
-               "governance.usage_report and the 数据调用情况 section of its quality report.",
-        schedule="0 6 * * 1",
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args={**DEFAULT_ARGS, "retries": 1},
-        tags=["citylake", "catalog", "usage", "数据调用情况"],
-    ) as dag:
+    with serial_dag(USAGE_DAG_ID,
+                    "数据调用情况: the week's reads per providing department → usage report, 可访问性, reports",
+                    "Every Monday the past week's reads of each providing department's tables, as "
+                    "governance.usage_report and the 数据调用情况 section of its quality report.",
+                    "0 6 * * 1", ["catalog", "usage", "数据调用情况"]) as dag:
         usage_report()
     return dag
 

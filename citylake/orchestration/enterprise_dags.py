@@ -17,7 +17,7 @@ from typing import Any
 
 from airflow.sdk import DAG, AssetAny, get_current_context, task
 
-from citylake.orchestration.ingest_dags import DEFAULT_ARGS, START_DATE
+from citylake.orchestration.ingest_dags import serial_dag
 from citylake.orchestration.person_dags import gold_asset
 from citylake.orchestration.promote_dags import silver_asset
 from citylake.sources.registry import SourceSystem, load_registry
@@ -52,17 +52,10 @@ def build() -> dict[str, Any]:
 
 def build_enterprise_dag(registry: Mapping[str, SourceSystem] | None = None) -> DAG:
     systems = load_registry() if registry is None else registry
-    with DAG(
-        dag_id=DAG_ID,
-        description="法人库: silver enterprise records → gold.enterprise, links, conflicts, profiles",
-        doc_md=__doc__,
-        schedule=AssetAny(*[silver_asset(t) for t in enterprise_silver_tables(systems)], gold_asset("gold.person")),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,  # one writer of the gold tables at a time
-        default_args={**DEFAULT_ARGS, "retries": 1},
-        tags=["citylake", "gold", "enterprise", "法人库"],
-    ) as dag:
+    schedule = AssetAny(*[silver_asset(t) for t in enterprise_silver_tables(systems)], gold_asset("gold.person"))
+    with serial_dag(DAG_ID, "法人库: silver enterprise records → gold.enterprise, links, conflicts, profiles",
+                    __doc__, schedule,
+                    ["gold", "enterprise", "法人库"]) as dag:
         build()
     return dag
 

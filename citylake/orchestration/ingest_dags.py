@@ -62,6 +62,14 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
+def serial_dag(dag_id: str, description: str, doc_md: str | None, schedule: Any, tags: list[str]) -> DAG:
+    """A DAG of one run at a time (the one writer of the tables it builds), retried once, not caught
+    up: the shape of every build, catalog, report and upkeep DAG."""
+    return DAG(dag_id=dag_id, description=description, doc_md=doc_md, schedule=schedule, start_date=START_DATE,
+               catchup=False, max_active_runs=1, default_args={**DEFAULT_ARGS, "retries": 1},
+               tags=["citylake", *tags])
+
+
 def bronze_asset(bronze_table: str) -> Asset:
     """The Airflow asset of a lake table such as ``bronze.gongan_czrk``.
 

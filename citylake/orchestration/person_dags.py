@@ -17,7 +17,7 @@ from typing import Any
 
 from airflow.sdk import DAG, AssetAny, get_current_context, task
 
-from citylake.orchestration.ingest_dags import DEFAULT_ARGS, START_DATE, bronze_asset
+from citylake.orchestration.ingest_dags import bronze_asset, serial_dag
 from citylake.orchestration.promote_dags import silver_asset
 from citylake.sources.registry import SourceSystem, load_registry_report
 
@@ -57,17 +57,9 @@ def build() -> dict[str, Any]:
 def build_person_dag(registry: Mapping[str, SourceSystem] | None = None) -> DAG:
     # A broken registry file stops its own system only (its ingest DAG says why).
     systems = load_registry_report().systems if registry is None else registry
-    with DAG(
-        dag_id=DAG_ID,
-        description="人口库: silver person records → gold.person, links, conflicts, profiles",
-        doc_md=__doc__,
-        schedule=AssetAny(*[silver_asset(t) for t in person_silver_tables(systems)]),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,  # one writer of the gold tables at a time
-        default_args={**DEFAULT_ARGS, "retries": 1},
-        tags=["citylake", "gold", "person", "人口库"],
-    ) as dag:
+    with serial_dag(DAG_ID, "人口库: silver person records → gold.person, links, conflicts, profiles",
+                    __doc__, AssetAny(*[silver_asset(t) for t in person_silver_tables(systems)]),
+                    ["gold", "person", "人口库"]) as dag:
         build()
     return dag
 

@@ -5,8 +5,10 @@ from ``ingest_<system>``) and gates, table by table, every extracted batch that 
 gate yet, oldest first (:func:`citylake.quality.gate.gate_pending`); then validates the same batches
 with the table's Great Expectations suite (``validate_<table>``), checks the cross-source rules whose
 subject is one of its tables (``check_<rule>``, quality/cross_source.yaml; a change to a table that
-can contradict them also schedules the DAG), renders the Data Docs
-(``data_docs``) and the department's quality report (``department_report``). Working from the batch audit
+can contradict them also schedules the DAG), and renders the department's quality report
+(``department_report``). Each ``validate_<table>`` emits the table's ``gx.<system>_<table>`` asset, on
+which ``build_data_docs`` (:mod:`citylake.orchestration.docs_dags`) renders the GX Data Docs once per
+round rather than once per department. Working from the batch audit
 rather than from the triggering events alone means a missed or coalesced event loses nothing,
 and a rerun does nothing twice. A batch over its table's ``error_threshold`` fails its task with the
 gate's message and is not promoted; the department still gets its issues.
@@ -26,6 +28,16 @@ from citylake.sources.registry import SourceSystem, SourceTable, load_registry_r
 def silver_asset(silver_table: str) -> Asset:
     """The Airflow asset of a silver table, named like the bronze ones (``silver.gongan_czrk``)."""
     return bronze_asset(silver_table)
+
+
+def gx_name(system: SourceSystem, table: SourceTable) -> str:
+    """The asset name of a table's kept GX validation results (``gx.gongan_czrk``)."""
+    return f"gx.{table.lake_id(system.code)}"
+
+
+def gx_asset(name: str) -> Asset:
+    """The Airflow asset of a table's kept GX validation results, emitted by its ``validate_<table>`` task."""
+    return bronze_asset(name)
 
 
 def promote_table(system: SourceSystem, table: SourceTable) -> dict[str, Any]:
@@ -60,28 +72,21 @@ def _gate_task(system: SourceSystem, table: SourceTable):
 
 
 def _validate_task(system: SourceSystem, table: SourceTable):
-    @task(task_id=f"validate_{table.lake_name}", trigger_rule="all_done",
+    @task(task_id=f"validate_{table.lake_name}", trigger_rule="all_done", outlets=[gx_asset(gx_name(system, table))],
           doc_md=f"Great Expectations suite `{system.code}.{table.name}` on every batch the gate evaluated "
-                 "(promoted or refused); results kept for the Data Docs.")
+                 "(promoted or refused); results kept for the Data Docs (`build_data_docs`).")
     def validate() -> dict[str, Any]:
         from citylake.lake import open_lake
         from citylake.quality.expectations.validate import validate_gated
         from citylake.settings import Home
 
         kept = validate_gated(Home.from_env(), open_lake(), system, table)
+        get_current_context()["outlet_events"][gx_asset(gx_name(system, table))].extra = {
+            "validated": [k.gate_batch_id for k in kept]}
         return {"validated": [k.gate_batch_id for k in kept],
                 "failed_expectations": sum(k.failed_expectations for k in kept)}
 
     return validate
-
-
-@task(trigger_rule="all_done")
-def data_docs() -> dict[str, str]:
-    """Render the GX Data Docs site from the kept validation results (a step of its own)."""
-    from citylake.quality.expectations.docs import build_data_docs
-    from citylake.settings import Home
-
-    return {"data_docs": str(build_data_docs(Home.from_env()))}
 
 
 def _cross_source_task(rule):
@@ -157,11 +162,10 @@ def build_promote_dag(system: SourceSystem) -> DAG:
             check = _cross_source_task(rule)()
             gates[rule.subject.table.name] >> check
             cross.append(check)
-        docs, report = data_docs(), _report_task(system)()
-        validated >> docs
+        report = _report_task(system)()
         [*validated, *cross] >> report
         # The watcher must see the gates themselves: the all-done steps after a refused batch succeed.
-        [*gates.values(), *validated, *cross, docs, report] >> fail_if_any_failed()
+        [*gates.values(), *validated, *cross, report] >> fail_if_any_failed()
     return dag
 
 

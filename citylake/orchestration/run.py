@@ -59,6 +59,7 @@ from citylake.orchestration.person_dags import build_person_dags
 from citylake.orchestration.address_dags import build_address_dags
 from citylake.orchestration.catalog_dags import build_catalog_dags
 from citylake.orchestration.enterprise_dags import build_enterprise_dags
+from citylake.orchestration.docs_dags import build_data_docs_dags
 
 globals().update(build_ingest_dags())
 globals().update(build_promote_dags())
@@ -66,6 +67,7 @@ globals().update(build_person_dags())
 globals().update(build_address_dags())
 globals().update(build_catalog_dags())
 globals().update(build_enterprise_dags())
+globals().update(build_data_docs_dags())
 '''
 
 
@@ -129,15 +131,36 @@ def airflow_environment(home: Home, metadata_db: str | None = None, dags: Path |
 def run_promote(home: Home | None = None, systems: Iterable[str] | None = None, *,
                 metadata_db: str | None = None, logical_date: datetime | None = None,
                 timeout: float | None = None, on_progress: ProgressCallback | None = None) -> list[dict[str, Any]]:
-    """Run ``promote_<system>`` (the quality gate, bronze -> silver) once for each system.
+    """Run ``promote_<system>`` (the quality gate, bronze -> silver) once for each system, then
+    ``build_data_docs`` once (the GX Data Docs of the round, :func:`run_data_docs`).
 
     Returns one dict per ``gate_<table>`` task: ``silver_table`` and ``gated`` (the summaries of the
     batches it gated) plus ``dag_id``, ``run_id`` and ``task_id``. Raises :class:`IngestRunError` if a task failed
-    (e.g. a batch over its error threshold), after every DAG ran.
+    (e.g. a batch over its error threshold), after every DAG ran and the Data Docs were built.
     """
-    summaries = _run_dags(PROMOTE_PREFIX, home, systems, metadata_db=metadata_db, logical_date=logical_date,
-                          retries=0, timeout=timeout, on_progress=on_progress)
+    options = {"metadata_db": metadata_db, "logical_date": logical_date, "timeout": timeout,
+               "on_progress": on_progress}
+    try:
+        summaries = _run_dags(PROMOTE_PREFIX, home, systems, retries=0, **options)
+    except IngestRunError as failure:
+        # A refused batch was validated too: its results belong in the docs the engineers look at.
+        try:
+            run_data_docs(home, **options)
+        except IngestRunError as docs_failure:
+            raise IngestRunError(f"{failure}\nand the Data Docs failed: {docs_failure}", failure.runs,
+                                 failure.log_path) from failure
+        raise
+    run_data_docs(home, **options)
     return [s for s in summaries if s["task_id"].startswith("gate_")]
+
+
+def run_data_docs(home: Home | None = None, *, metadata_db: str | None = None, logical_date: datetime | None = None,
+                  timeout: float | None = None, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Run ``build_data_docs`` once (citylake.orchestration.docs_dags); the summary of its ``build``
+    task (``data_docs``: the index, ``validations``: the pages, plus ``dag_id``, ``run_id``, ``task_id``)."""
+    (summary,) = _run_dags(BUILD_PREFIX, home, ["data_docs"], metadata_db=metadata_db, logical_date=logical_date,
+                           retries=0, timeout=timeout, on_progress=on_progress)
+    return summary
 
 
 BUILD_PREFIX = "build_"
@@ -264,9 +287,14 @@ def _run_dags(prefix: str, home: Home | None, systems: Iterable[str] | None, *, 
               for task_id, state in sorted(r["tasks"].items()) if state not in ("success", "skipped")]
     failed += [f"{r['dag_id']}: run {r['state']}" for r in runs if r["state"] != "success" and not r["tasks"]]
     if failed:
-        stage = "ingestion" if prefix == DAG_ID_PREFIX else "promotion"
+        stage = _STAGE_NAMES.get(prefix, prefix.rstrip("_"))
         raise IngestRunError(f"{stage} failed: " + "; ".join(failed) + f"\nfull log: {log_path}", runs, log_path)
     return [summary for r in runs for summary in r["summaries"]]
+
+
+# What a failure message calls the DAGs of each prefix.
+_STAGE_NAMES = {DAG_ID_PREFIX: "ingestion", PROMOTE_PREFIX: "promotion", BUILD_PREFIX: "build",
+                "report_": "report", "maintain_": "lake upkeep"}
 
 
 class _ProgressFile:

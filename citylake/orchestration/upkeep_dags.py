@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
-from citylake.orchestration.ingest_dags import DEFAULT_ARGS, START_DATE
+from citylake.orchestration.ingest_dags import serial_dag
 
 DAG_ID = "maintain_lake"
 SCHEDULE = "0 3 * * *"  # Beijing time (START_DATE's zone): between the nightly extraction rounds
@@ -45,17 +45,9 @@ def summary(results: Any) -> dict[str, Any]:
 
 
 def build_upkeep_dag() -> DAG:
-    with DAG(
-        dag_id=DAG_ID,
-        description="湖表维护: compact small files, vacuum old versions and trim the log of every lake table",
-        doc_md=__doc__,
-        schedule=SCHEDULE,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args={**DEFAULT_ARGS, "retries": 1},
-        tags=["citylake", "lake", "upkeep", "湖表维护"],
-    ) as dag:
+    with serial_dag(DAG_ID, "湖表维护: compact small files, vacuum old versions and trim the log of every lake table",
+                    __doc__, SCHEDULE,
+                    ["lake", "upkeep", "湖表维护"]) as dag:
         summary(maintain.expand(table=tables()))
     return dag
 

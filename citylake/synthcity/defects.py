@@ -127,9 +127,20 @@ def _traditional_char(c: str) -> str:
 
 
 def _traditional(values, column, rng):
-    # Character by character, as an old traditional-character input method writes (and so a text
-    # changes exactly when one of its characters has a traditional form).
-    return values.map(lambda v: "".join(_traditional_char(c) for c in v))
+    # Character by character, as real records show: a name typed partly in traditional characters
+    # (鄭晓珍, 劉峰: a surname from an old register, the rest from a simplified input method). Each
+    # character that has a traditional form is written so with probability 1/2, at least one per
+    # value (so a text changes exactly when one of its characters has a traditional form).
+    out = []
+    for v in values:
+        forms = [_traditional_char(c) for c in v]
+        changeable = [i for i, (c, t) in enumerate(zip(v, forms, strict=True)) if c != t]
+        convert = rng.random(len(changeable)) < 0.5
+        if len(changeable) and not convert.any():
+            convert[rng.integers(0, len(changeable))] = True
+        chosen = {i for i, yes in zip(changeable, convert, strict=True) if yes}
+        out.append("".join(forms[i] if i in chosen else c for i, c in enumerate(v)))
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _changes_in_traditional(values, column, frame):

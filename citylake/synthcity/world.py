@@ -392,7 +392,9 @@ def _contact(p: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     prefixes = reference.mobile_prefixes()
     n = len(p)
     prefix = _weighted(rng, [r["prefix"] for r in prefixes], [float(r["weight"]) for r in prefixes], n)
+    # A 4-digit segment (1700-1709, 1740 …) leaves 7 of the 11 digits to draw.
     body = np.char.zfill(rng.integers(0, 10**8, n).astype(str), 8).astype(object)
+    body = np.asarray([b[len(x) - 3:] for b, x in zip(body, prefix, strict=True)], dtype=object)
     adult = (p["birth_days"].to_numpy() < _days(date(2010, 1, 1)))
     p["mobile"] = np.where(adult, prefix + body, None)
     return p

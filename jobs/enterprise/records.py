@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import yaml
 
+from citylake.jobs import source_records
 from citylake.sources.registry import SourceSystem, SourceTable
 
 if TYPE_CHECKING:
@@ -243,7 +244,6 @@ def _role_frame(frame: DataFrame, role: EnterpriseRole, layer: str) -> DataFrame
     """The role's raw values (strings) from one layer of its table, ready for :func:`_standardise`."""
     from pyspark.sql import functions as F
 
-    key = role.table.primary_key[0]
     missing = sorted((set(role.columns.values()) | set(role.attributes.values())) - set(frame.columns))
     if missing:
         raise KeyError(f"{layer}.{role.table.lake_id(role.system.code)} lacks the columns {missing} "
@@ -253,19 +253,9 @@ def _role_frame(frame: DataFrame, role: EnterpriseRole, layer: str) -> DataFrame
         column = role.columns.get(name) or (role.attributes.get(name) if name == "document_type" else None)
         return F.col(column).cast("string") if column else F.lit(None).cast("string")
 
-    updated = (F.col(role.table.update_column).cast("timestamp") if role.table.update_column
-               else F.lit(None).cast("timestamp"))
-    entries = [F.struct(F.lit(a).alias("key"), F.col(c).cast("string").alias("value"))
-               for a, c in sorted(role.attributes.items())]
-    attributes = (F.map_from_entries(F.filter(F.array(*entries), lambda e: e["value"].isNotNull())) if entries
-                  else F.create_map().cast("map<string,string>"))
-    key_text = F.col(key).cast("string")
     out = frame.select(
-        F.concat(F.lit(f"{role.source_table}:"), key_text, F.lit(f"#{role.role}")).alias("record_id"),
-        F.lit(role.system.code).alias("system"), F.lit(role.source_table).alias("source_table"),
-        key_text.alias("record_key"), F.lit(role.role).alias("role"), F.lit(layer).alias("layer"),
-        F.col("_batch_id").alias("batch_id"), *[text(n).alias(f"raw_{n}") for n in _RAW],
-        F.lit(role.party).alias("party"), updated.alias("updated_at"), attributes.alias("attributes"))
+        *source_records.provenance(role, layer), *[text(n).alias(f"raw_{n}") for n in _RAW],
+        F.lit(role.party).alias("party"), source_records.updated_at(role), source_records.attributes(role))
     # A record without any enterprise value (a resident's insurance has no employer) bears none.
     return out.where(F.col("raw_uscc").isNotNull() | F.col("raw_name").isNotNull())
 

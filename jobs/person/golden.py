@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from citylake.jobs import source_refs
 from citylake.jobs.person.records import FIELDS, load_attributes
 from citylake.sources.registry import SourceSystem
 
@@ -38,17 +39,7 @@ class Priority:
 
     def rank(self, attribute: str) -> Column:
         """The rank of a record's source for ``attribute`` (0 = the authority; unlisted sources last)."""
-        from pyspark.sql import functions as F
-
-        sources = self.attributes[attribute]
-        expression = F.lit(len(sources))
-        for i, source in reversed(list(enumerate(sources))):
-            table, _, role = source.partition("@")
-            match = F.col("source_table") == table
-            if role:
-                match = match & (F.col("role") == role)
-            expression = F.when(match, F.lit(i)).otherwise(expression)
-        return expression
+        return source_refs.rank(self.attributes[attribute])
 
 
 def load_priority(registry: Mapping[str, SourceSystem], path: Path = PRIORITY_FILE) -> Priority:
@@ -59,7 +50,7 @@ def load_priority(registry: Mapping[str, SourceSystem], path: Path = PRIORITY_FI
     if not isinstance(doc, dict) or set(doc) != {"attributes", "conflicts"}:
         raise PriorityError(f"{path}: expected the entries 'attributes' and 'conflicts'")
     extra = {a for columns in load_attributes(registry).values() for a in columns}
-    tables = {f"{code}.{t.name}": t for code, s in registry.items() for t in s.tables}
+    tables = source_refs.registry_tables(registry)
     attributes = {}
     if not isinstance(doc["attributes"], dict) or not doc["attributes"]:
         raise PriorityError(f"{path}: attributes must map attribute names to lists of sources")
@@ -68,16 +59,7 @@ def load_priority(registry: Mapping[str, SourceSystem], path: Path = PRIORITY_FI
         if attribute not in RECORD_ATTRIBUTES and attribute not in extra:
             raise PriorityError(f"{where}: unknown attribute (a records column {list(RECORD_ATTRIBUTES)} "
                                 "or one of jobs/person/attributes.yaml)")
-        if not isinstance(sources, list) or not sources:
-            raise PriorityError(f"{where}: expected a list of <system>.<TABLE>[@<role>]")
-        for source in sources:
-            table, _, role = str(source).partition("@")
-            if table not in tables:
-                raise PriorityError(f"{where}: {source}: no such table in the source registry")
-            roles = {r for _, _, r in tables[table].mapped_columns()}
-            if role and role not in roles:
-                raise PriorityError(f"{where}: {source}: the table has no role '{role}' (it has {sorted(roles)})")
-        attributes[attribute] = tuple(str(s) for s in sources)
+        attributes[str(attribute)] = source_refs.checked_sources(where, sources, tables, PriorityError)
     conflicts = doc["conflicts"]
     if not isinstance(conflicts, list) or any(c not in attributes for c in conflicts):
         raise PriorityError(f"{path}: conflicts must list attributes of 'attributes'")

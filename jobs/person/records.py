@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import yaml
 
+from citylake.jobs import source_records
 from citylake.sources.registry import SourceSystem, SourceTable
 
 if TYPE_CHECKING:
@@ -151,18 +152,10 @@ def _valid_or_null(kind: str, uniques: list) -> dict:
     return out
 
 
-def _simplified(values: list[str]) -> list[str]:
-    """Simplified characters: one OpenCC call for many names (a newline never occurs in a name)."""
-    import opencc
-
-    converter = opencc.OpenCC("t2s")
-    converted = converter.convert("\n".join(values)).split("\n")
-    return converted if len(converted) == len(values) else [converter.convert(v) for v in values]
-
-
 def standardise_batch(frame: pd.DataFrame) -> pd.DataFrame:
     """The standardised values of one batch of raw rows (``raw_<field>`` columns, ``trusted``: the
     row's values came through the gate and only its name needs simplifying)."""
+    from citylake.schemas.simplified import to_simplified
     from citylake.schemas.validators import normalise_text
 
     trusted = frame["trusted"].to_numpy(dtype=bool)
@@ -173,7 +166,8 @@ def standardise_batch(frame: pd.DataFrame) -> pd.DataFrame:
             uniques = values.dropna().unique().tolist()
             compact = {u: normalise_text(u) for u in uniques}
             present = sorted({c for c in compact.values() if c})
-            simple = dict(zip(present, _simplified(present), strict=True))
+            # As silver does (citylake.schemas.simplified): only characters judged traditional.
+            simple = {c: to_simplified(c) for c in present}
             mapping = {u: simple.get(c) if c else None for u, c in compact.items()}
             out[name] = values.map(mapping)
             continue
@@ -214,7 +208,6 @@ def _role_frame(frame: DataFrame, role: PersonRole, layer: str) -> DataFrame:
     from pyspark.sql import functions as F
 
     available = set(frame.columns)
-    key = role.table.primary_key[0]
     missing = sorted((set(role.columns.values()) | set(role.attributes.values())) - available)
     if missing:
         raise KeyError(f"{layer}.{role.table.lake_id(role.system.code)} lacks the columns {missing} "
@@ -231,20 +224,10 @@ def _role_frame(frame: DataFrame, role: PersonRole, layer: str) -> DataFrame:
             return F.to_date(F.col(column)).cast("string")
         return F.col(column).cast("string")
 
-    updated = (F.col(role.table.update_column).cast("timestamp") if role.table.update_column
-               else F.lit(None).cast("timestamp"))
-    entries = [F.struct(F.lit(a).alias("key"), F.col(c).cast("string").alias("value"))
-               for a, c in sorted(role.attributes.items())]
-    attributes = (F.map_from_entries(F.filter(F.array(*entries), lambda e: e["value"].isNotNull())) if entries
-                  else F.create_map().cast("map<string,string>"))
-    key_text = F.col(key).cast("string")
     out = frame.select(
-        F.concat(F.lit(f"{role.source_table}:"), key_text, F.lit(f"#{role.role}")).alias("record_id"),
-        F.lit(role.system.code).alias("system"), F.lit(role.source_table).alias("source_table"),
-        key_text.alias("record_key"), F.lit(role.role).alias("role"), F.lit(layer).alias("layer"),
-        F.col("_batch_id").alias("batch_id"), *[text(n).alias(f"raw_{n}") for n in _RAW],
+        *source_records.provenance(role, layer), *[text(n).alias(f"raw_{n}") for n in _RAW],
         F.lit(layer == "silver" and not role.party).alias("trusted"), F.lit(role.party).alias("party"),
-        updated.alias("updated_at"), attributes.alias("attributes"))
+        source_records.updated_at(role), source_records.attributes(role))
     # A role left empty on the record (a birth certificate without a father) is no person.
     return out.where(F.col("raw_id_number").isNotNull() | F.col("raw_name").isNotNull())
 

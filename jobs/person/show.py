@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from datetime import date, datetime
 from typing import Any
+
+from citylake.jobs.profile_document import as_json, attribute_line, part_lines, read_profile
+
+__all__ = ["as_json", "profile", "render"]
 
 PROFILE = "gold.person_profile"
 
@@ -13,31 +15,17 @@ class PersonNotFound(LookupError):
     """No golden person has this ID number (the message never repeats the number unmasked)."""
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, list) and value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
-        return {k: _plain(v) for k, v in value}  # an Arrow map
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return value
-
-
 def profile(lake, id_number: str) -> dict[str, Any]:
     """The profile document of the person with this (normalised) ID number."""
-    import pyarrow.compute as pc
-
     from citylake.catalog.masking import mask_id_number
     from citylake.schemas.validators import check_id_number
 
     verdict = check_id_number(id_number)
     number = verdict.value if verdict.ok else id_number
-    rows = lake.read_arrow(PROFILE, filter=pc.field("person_id") == number).read_all().to_pylist()
-    if not rows:
+    document = read_profile(lake, PROFILE, "person_id", number)
+    if document is None:
         raise PersonNotFound(f"no person {mask_id_number(str(number))} in {PROFILE}")
-    return _plain(rows[0])
+    return document
 
 
 def render(document: dict[str, Any]) -> str:
@@ -46,19 +34,9 @@ def render(document: dict[str, Any]) -> str:
     lines = [f"一人一档 {document['person_id']}"]
     for key in ("name", "sex", "birth_date", "ethnicity", "address", "phone", "district_code", "household_number",
                 "relation_to_head", "marital_status", "life_status", "death_date", "resident"):
-        source = (identity.get("provenance") or {}).get(key)
-        where = f"  [{source['source_table']} {source['record_key']} {source['batch_id']}]" if source else ""
-        lines.append(f"  {key:<18}{identity.get(key)!s:<40}{where}")
+        lines.append(attribute_line(key, identity.get(key), (identity.get("provenance") or {}).get(key), 18))
     for evidence in identity.get("life_status_evidence") or []:
         lines.append(f"  {'evidence':<18}{evidence}")
-    for part, records in sorted((document.get("parts") or {}).items()):
-        lines.append(f"{part}:")
-        for r in records:
-            attributes = ", ".join(f"{k}={v}" for k, v in sorted((r.get("attributes") or {}).items()))
-            lines.append(f"  {r['source_table']}#{r['role']} {r['record_key']} ({r['layer']}, {r['link_method']}, "
-                         f"batch {r['batch_id']}) {attributes}")
+    lines += part_lines(document.get("parts"))
     return "\n".join(lines)
 
-
-def as_json(document: dict[str, Any]) -> str:
-    return json.dumps(document, ensure_ascii=False, indent=2)

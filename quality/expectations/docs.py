@@ -3,7 +3,10 @@
 The validations run in ephemeral contexts inside the tasks (:mod:`quality.expectations.validate`);
 this step opens a file context under ``$CITYLAKE_HOME/gx/``, puts every table's suite (built from
 the specs, so the docs show the current rules) and every kept result into its stores, and renders
-the static site. Rebuilding is idempotent; a lock keeps two builders off the site at once.
+the static site, then makes it work offline (:mod:`citylake.quality.expectations.offline`: the
+CDN libraries vendored from pinned packages, no request leaving the pages). Rebuilding is
+idempotent; a lock keeps two builders off the site at once. It runs once per round, in the
+``build_data_docs`` DAG (:mod:`citylake.orchestration.docs_dags`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from great_expectations.data_context.types.resource_identifiers import (
     ValidationResultIdentifier,
 )
 
+from citylake.quality.expectations.offline import make_site_offline
 from citylake.quality.expectations.suite import build_suite
 from citylake.settings import Home
 from citylake.sources.registry import load_registry
@@ -57,6 +61,7 @@ def build_data_docs(home: Home) -> Path:
                 run_id=RunIdentifier(run_name=path.stem, run_time=run_time), batch_identifier=path.parent.name)
             context.validation_results_store.set(key, result)
         context.build_data_docs(site_names=[SITE])
-    index = site_index(home)
+        index = site_index(home)
+        make_site_offline(index.parent)
     log.info("Data Docs: %d validation results, %s", len(kept), index)
     return index

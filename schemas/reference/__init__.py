@@ -7,6 +7,7 @@ plain Python structures and validate the files on load, naming the file and row 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -148,9 +149,23 @@ def other_birthplaces() -> list[dict[str, str]]:
     return _read_csv("other_birthplaces.csv", ("code", "name", "province", "weight"))
 
 
+MOBILE_SERVICES = ("mobile", "data", "virtual", "satellite")
+
+
 @cache
 def mobile_prefixes() -> list[dict[str, str]]:
-    return _read_csv("mobile_prefixes.csv", ("prefix", "carrier", "weight"))
+    """Mobile number segments (号段) of the numbering plan: prefix (3 digits, or 4 where the fourth
+    digit names the operator or service: 1700-1709, 1740, 1349), carrier, weight, service (mobile,
+    data 上网卡, virtual 移动转售, satellite)."""
+    path = REFERENCE_DIR / "mobile_prefixes.csv"
+    rows = _read_csv("mobile_prefixes.csv", ("prefix", "carrier", "weight", "service"))
+    for number, row in enumerate(rows, start=2):
+        if not re.fullmatch(r"1\d{2,3}", row["prefix"]):
+            raise ReferenceDataError(f"{path}: line {number}: prefix {row['prefix']!r} is not 3 or 4 digits from 1")
+        if row["service"] not in MOBILE_SERVICES:
+            raise ReferenceDataError(f"{path}: line {number}: service {row['service']!r} is not one of "
+                                     f"{list(MOBILE_SERVICES)}")
+    return rows
 
 
 @cache

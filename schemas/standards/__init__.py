@@ -52,6 +52,11 @@ VALIDATORS: dict[str, Callable[[object], validators.Verdict]] = {
 }
 # Validators of text fields: their values are judged for traditional characters too.
 TEXT_VALIDATORS = frozenset({"person_name", "name", "text"})
+# Validators that route some values to manual review (severity review) rather than rejecting them:
+# early pilot USCCs, mobile numbers of a segment not in the reference list.
+REVIEW_VALIDATORS = frozenset({"uscc", "mobile"})
+# Validators of names: silver holds their values in simplified characters (citylake.schemas.simplified).
+NAME_VALIDATORS = frozenset({"person_name", "name"})
 
 
 class StandardsError(ConfigurationError):

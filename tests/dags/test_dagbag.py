@@ -283,3 +283,31 @@ def test_maintain_lake_runs_nightly_one_table_at_a_time(dagbag):
     assert dag.catchup is False and dag.max_active_runs == 1
     assert [t.task_id for t in dag.topological_sort()] == ["tables", "maintain", "summary"]
     assert dag.get_task("maintain").max_active_tis_per_dag == 1
+
+
+def test_build_data_docs_runs_on_the_validations_gx_assets_and_parses_light(dagbag, tmp_path):
+    from citylake.orchestration.docs_dags import gx_tables
+
+    dag = dagbag.dags["build_data_docs"]
+    assert dag.fileloc.endswith("dags/data_docs.py")
+    registry = load_registry()
+    assert {a.name for a in dag.timetable.asset_condition.objects} == set(gx_tables(registry)) == {
+        f"gx.{code}_{t.lake_name}" for code, s in registry.items() for t in s.tables}
+    assert [t.task_id for t in dag.tasks] == ["build"]
+    emitted = {o.name for d in dagbag.dags.values() if d.dag_id.startswith("promote_") for t in d.tasks
+               if t.task_id.startswith("validate_") for o in t.outlets}
+    assert emitted == set(gx_tables(registry))
+    # The Data Docs are no longer built inside the promotion DAGs.
+    assert not [d.dag_id for d in dagbag.dags.values() if d.dag_id.startswith("promote_") and "data_docs" in d.task_ids]
+    probe = f"""
+import json, runpy, sys
+import airflow.sdk
+names = runpy.run_path({str(DAGS / 'data_docs.py')!r})
+print(json.dumps({{"dags": sorted(k for k in names if k.startswith("build_") and not k.endswith("_dags")),
+                  "heavy": [m for m in {list(HEAVY_MODULES)!r} if m in sys.modules]}}))
+"""
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"dags": ["build_data_docs"], "heavy": []}

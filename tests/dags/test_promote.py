@@ -10,6 +10,7 @@ import pytest
 from citylake.lake import open_lake
 from citylake.orchestration.run import IngestRunError, run_ingest, run_promote
 from citylake.quality.cross_source import rules_for
+from citylake.quality.expectations.offline import external_assets
 from citylake.sources.registry import load_registry
 from citylake.synthcity.generate import generate
 from tests.dags.conftest import DAGS
@@ -37,12 +38,14 @@ def test_one_promotion_dag_per_system_scheduled_by_its_bronze_assets(dagbag):
         tables = [t.lake_name for t in system.tables]
         assert {t.task_id for t in dag.tasks} == {*(f"gate_{t}" for t in tables), *(f"validate_{t}" for t in tables),
                                                   *(f"check_{r.rule.removeprefix('cross.')}" for r in rules),
-                                                  "data_docs", "department_report", "fail_if_any_failed"}
+                                                  "department_report", "fail_if_any_failed"}
         for name in tables:
             gate, validate = dag.get_task(f"gate_{name}"), dag.get_task(f"validate_{name}")
             assert [o.name for o in gate.outlets] == [f"silver.{code}_{name}"]
             assert validate.upstream_task_ids == {gate.task_id}
-            assert "data_docs" in validate.downstream_task_ids
+            # The Data Docs are built once per round by build_data_docs, on these assets.
+            assert [o.name for o in validate.outlets] == [f"gx.{code}_{name}"]
+            assert "department_report" in validate.downstream_task_ids
             assert "fail_if_any_failed" in gate.downstream_task_ids
 
 
@@ -50,7 +53,12 @@ def test_one_promotion_dag_per_system_scheduled_by_its_bronze_assets(dagbag):
 def test_promotion_sends_every_extracted_row_to_silver_or_quarantine(home):
     generate(300, 4, [home.sqlite_source_url()], home.truth)
     run_ingest(home)
-    tasks = run_promote(home)
+    events: list[dict] = []
+    tasks = run_promote(home, on_progress=events.append)
+    finished = [e["dag_id"] for e in events if e["event"] == "dag"]
+    # The Data Docs are built once, after every department's promotion DAG.
+    assert finished[-1] == "build_data_docs" and finished.count("build_data_docs") == 1
+    assert sorted(finished[:-1]) == sorted(f"promote_{code}" for code in load_registry())
     lake = open_lake(home.lake)
     for task in tasks:
         for batch in task["gated"]:
@@ -63,10 +71,12 @@ def test_promotion_sends_every_extracted_row_to_silver_or_quarantine(home):
     assert sum(len(t["gated"]) for t in tasks) == len(non_empty)
     again = run_promote(home)
     assert all(t["gated"] == [] for t in again)
-    # The GX suites ran on every gated batch, and the Data Docs site was rendered from them.
+    # The GX suites ran on every gated batch, and the Data Docs site was rendered from them, offline.
     kept = list((home.gx / "validations").rglob("*.json"))
     assert len(kept) == len(non_empty)
-    assert (home.gx / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
+    site = home.gx / "gx" / "uncommitted" / "data_docs" / "local_site"
+    assert (site / "index.html").exists() and external_assets(site) == []
+    assert len(list((site / "validations").rglob("*.html"))) == len(kept)
     # Each department's quality report, and the index of them.
     assert {p.stem for p in home.reports.glob("*.html")} == {"index"} | {s.owner for s in load_registry().values()}
 
@@ -84,6 +94,8 @@ def test_a_batch_over_its_threshold_fails_its_task_and_is_not_promoted(home, tmp
     assert "promote_gongan.gate_czrk" in message and "not promoted" in message
     lake = open_lake(home.lake)
     assert not lake.exists("silver.gongan_czrk")
-    # The refused batch was still validated by GX and its results recorded for the department.
+    # The refused batch was still validated by GX and its results recorded for the department, and
+    # the round's Data Docs were built all the same.
     assert list((home.gx / "validations" / "gongan_czrk").glob("*.json"))
+    assert list((home.gx / "gx" / "uncommitted" / "data_docs" / "local_site" / "validations" / "gongan").rglob("*.html"))
     assert lake.row_count("governance.rule_result") > 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -32,7 +33,6 @@ def _rows(lake: DeltaRsLake, table: str, version: int | None = None) -> list:
 
 
 def _log_files(lake: DeltaRsLake, table: str) -> list[str]:
-    from pathlib import Path
 
     return sorted(p.name for p in (Path(lake.table_uri(table)) / "_delta_log").iterdir())
 
@@ -94,7 +94,6 @@ def test_a_table_with_few_small_files_is_left_alone(lake):
 
 
 def test_vacuum_past_the_retention_removes_old_files_orphans_and_log(lake):
-    from pathlib import Path
 
     _appended(lake, "governance.rule_result")
     orphan = Path(lake.table_uri("governance.rule_result")) / "part-00000-orphan-of-a-failed-write.parquet"

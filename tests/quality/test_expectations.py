@@ -1,4 +1,5 @@
-"""The GX suites built from the checks agree with the gate, batch by batch and check by check."""
+"""The GX suites built from the checks agree with the gate, batch by batch and check by check; the
+Data Docs built from their kept results open offline in headless Chromium."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from citylake.quality.checks import finding_check_id, finding_kind, table_checks
 from citylake.quality.expectations.docs import build_data_docs
+from citylake.quality.expectations.offline import OfflineAssetError, external_assets, make_site_offline
 from citylake.quality.expectations.suite import build_suite
 from citylake.quality.expectations.validate import (
     complete_format,
@@ -25,6 +27,7 @@ from citylake.schemas.standards import standard_field
 from citylake.sources.registry import load_registry
 from citylake.synthcity.advance import advance
 from tests.quality.cities import city, ingest_and_gate
+from tests.quality.test_report import browser  # noqa: F401  (the Chromium fixture)
 
 BUSY = "corrections_per_day: {gongan: 0.5, renshe: 0.5, yibao: 0.5, scjg: 0.5}\n"
 
@@ -174,3 +177,94 @@ def test_kept_results_carry_no_values_and_feed_the_data_docs(gated_city):
     pages = list((site / "validations").rglob("*.html"))
     assert len(pages) == len(kept)
     assert "gongan.CZRK" in index.read_text(encoding="utf-8")
+
+
+def _open_offline(chromium, url: str):
+    """Open a page; every request that is not a local file is recorded and refused."""
+    page = chromium.new_page(viewport={"width": 1200, "height": 900})
+    seen = {"outside": [], "failed": [], "errors": []}
+
+    def route(r):
+        if r.request.url.startswith("file:"):
+            r.continue_()
+        else:
+            seen["outside"].append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("requestfailed", lambda request: seen["failed"].append(request.url))
+    page.on("console", lambda message: seen["errors"].append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: seen["errors"].append(str(error)))
+    page.goto(url, wait_until="load")
+    return page, seen
+
+
+@pytest.mark.slow
+def test_data_docs_open_offline_in_chromium(gated_city, browser):  # noqa: F811
+    home, lake, _ = gated_city
+    for system in load_registry().values():
+        for table in system.tables:
+            validate_gated(home, lake, system, table)
+    kept = sorted((home.gx / "validations").rglob("*.json"))
+    index = build_data_docs(home)
+    site = index.parent
+    assert external_assets(site) == []
+    page, seen = _open_offline(browser, index.resolve().as_uri())
+    rows = page.locator("#Validation-Results table tbody tr")
+    rows.first.wait_for()
+    # The index lists every kept validation result, each row linking to its page.
+    assert rows.count() == len(kept)
+    links = rows.evaluate_all("rows => rows.map(r => r.dataset.href)")
+    assert len(set(links)) == len(kept) and all((site / link).is_file() for link in links)
+    suites = page.locator("#Expectation-Suites table tbody tr")
+    assert suites.count() == sum(len(s.tables) for s in load_registry().values())
+    # Font Awesome's font came from the vendored files (the status icons).
+    assert page.evaluate("document.fonts.check('900 1em \"Font Awesome 6 Free\"')")
+    page.fill("#Validation-Results .citylake-table-search", "gongan.CZRK")
+    czrk = len(list((home.gx / "validations" / "gongan_czrk").glob("*.json")))
+    assert rows.count() == czrk > 0
+    rows.first.click()
+    page.wait_for_url("**/validations/gongan/CZRK/**")
+    assert "gongan.CZRK" in page.content()
+    assert seen == {"outside": [], "failed": [], "errors": []}
+    page.close()
+    for link in links:
+        page, seen = _open_offline(browser, (site / link).resolve().as_uri())
+        assert page.locator(".ge-breadcrumbs").count() == 1 and page.locator("table").count() > 0, link
+        assert seen == {"outside": [], "failed": [], "errors": []}, link
+        page.close()
+
+
+GX_PAGE = """<html><head>
+<link rel="stylesheet" href="https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css"/>
+<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>
+<script src="https://code.jquery.com/jquery-3.7.1.min.js" integrity="sha384-x" crossorigin="anonymous"></script>
+{extra}</head><body><a href="https://greatexpectations.io">GX</a></body></html>
+"""
+
+
+def test_an_asset_left_on_a_cdn_fails_the_build_naming_page_and_url(tmp_path):
+    site = tmp_path / "site"
+    (site / "validations").mkdir(parents=True)
+    page = site / "validations" / "one.html"
+    page.write_text(GX_PAGE.format(extra=""), encoding="utf-8")
+    assert make_site_offline(site) == {"pages": 1, "rewritten": 1, "dropped": 1}
+    text = page.read_text(encoding="utf-8")
+    assert '<link rel="stylesheet" href="../static/vendor/bootstrap/css/bootstrap.min.css"/>' in text
+    assert '<script src="../static/vendor/jquery/jquery.min.js"></script>' in text  # no CDN integrity hash
+    assert "vega" not in text and 'href="https://greatexpectations.io"' in text  # a link is not a request
+    assert (site / "static/vendor/font_awesome/webfonts/fa-solid-900.woff2").is_file()
+    assert (site / "static/vendor/citylake/citylake-table.js").is_file()
+    assert make_site_offline(site)["rewritten"] == 0  # idempotent
+    page.write_text(GX_PAGE.format(extra='<script src="https://unpkg.com/new-widget@2/w.js"></script>'),
+                    encoding="utf-8")
+    with pytest.raises(OfflineAssetError, match=r"validations/one\.html loads https://unpkg\.com/new-widget@2/w\.js"):
+        make_site_offline(site)
+    page.write_text(GX_PAGE.format(extra="<style>h1 { background: url(//cdn.example/x.png) }</style>"),
+                    encoding="utf-8")
+    with pytest.raises(OfflineAssetError, match=r"loads //cdn\.example/x\.png"):
+        make_site_offline(site)
+    # A dropped asset that the page does use (a Vega chart) is an error, not a silent removal.
+    page.write_text(GX_PAGE.format(extra="<script>vegaEmbed('#c', {})</script>"), encoding="utf-8")
+    with pytest.raises(OfflineAssetError, match=r"uses https://cdn\.jsdelivr\.net/npm/vega@5"):
+        make_site_offline(site)

@@ -42,3 +42,41 @@ def test_malformed_reference_file_is_named(tmp_path, monkeypatch):
             reference.mobile_prefixes()
     finally:
         reference.mobile_prefixes.cache_clear()
+
+
+def test_mobile_segments_cover_the_numbering_plan():
+    """Issue 14: virtual operators, 14x data cards and satellite segments are allocated numbers."""
+    rows = reference.mobile_prefixes()
+    prefixes = {r["prefix"] for r in rows}
+    assert len(prefixes) == len(rows) == 64
+    for segment in ("162", "165", "167", "171", "145", "147", "149", "192", "196", "197", "1349", "1740",
+                    *(f"170{d}" for d in range(10))):
+        assert segment in prefixes, segment
+    by_prefix = {r["prefix"]: r for r in rows}
+    assert by_prefix["1705"]["carrier"] == "中国移动" and by_prefix["1709"]["carrier"] == "中国联通"
+    assert by_prefix["1740"]["service"] == "satellite" and by_prefix["162"]["service"] == "virtual"
+    assert {"140", "141", "146", "148", "154", "160", "174", "194"}.isdisjoint(prefixes)
+    # No 3-digit segment shadows a 4-digit one of another carrier (170 and 174 are only 4-digit).
+    assert "170" not in prefixes and "174" not in prefixes
+
+
+def test_mobile_segments_agree_with_libphonenumber():
+    """Cross-check with Google's libphonenumber metadata (the phonenumbers package), where present."""
+    import phonenumbers
+
+    only_ours = {"149"}  # data-card segment libphonenumber does not know (SOURCES.md)
+    for row in reference.mobile_prefixes():
+        number = phonenumbers.parse("+86" + row["prefix"].ljust(7, "0") + "1234")
+        assert phonenumbers.is_valid_number(number) != (row["prefix"] in only_ours), row["prefix"]
+
+
+def test_a_malformed_mobile_segment_row_is_named(tmp_path, monkeypatch):
+    (tmp_path / "mobile_prefixes.csv").write_text("prefix,carrier,weight,service\n13,中国移动,1,mobile\n",
+                                                  encoding="utf-8")
+    monkeypatch.setattr(reference, "REFERENCE_DIR", tmp_path)
+    reference.mobile_prefixes.cache_clear()
+    try:
+        with pytest.raises(ReferenceDataError, match=r"mobile_prefixes.csv: line 2: prefix '13'"):
+            reference.mobile_prefixes()
+    finally:
+        reference.mobile_prefixes.cache_clear()

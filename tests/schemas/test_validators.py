@@ -81,6 +81,19 @@ def test_codes_dates_and_mobiles():
     assert check_mobile("12012345678").rule == "mobile.prefix"
 
 
+def test_an_unknown_mobile_segment_goes_to_review_not_rejection():
+    """Issue 14: the numbering plan grows faster than any list; a well-formed number may be real."""
+    unknown = check_mobile("14012345678")
+    assert (unknown.rule, unknown.severity, unknown.value) == ("mobile.prefix", "review", "14012345678")
+    assert check_mobile("+86 140 1234 5678").severity == "review"
+    for allocated in ("16212345678", "16512345678", "16712345678", "17001234567", "17091234567", "17112345678",
+                      "14512345678", "14712345678", "14912345678", "17401234567", "13491234567", "19212345678"):
+        assert check_mobile(allocated).ok, allocated
+    for malformed in ("1381234567", "138123456789", "23812345678", "1381234567x"):
+        verdict = check_mobile(malformed)
+        assert (verdict.rule, verdict.severity) == ("mobile.format", "error"), malformed
+
+
 def _random_id(rnd: random.Random, codes: list[str]) -> str:
     born = date(rnd.randint(1930, 2020), rnd.randint(1, 12), rnd.randint(1, 28))
     first17 = f"{rnd.choice(codes)}{born:%Y%m%d}{rnd.randint(0, 999):03d}"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from citylake.schemas.simplified import has_traditional, to_simplified
 from citylake.synthcity.config import load_config
 from citylake.synthcity.defects import DEFECTS
 from citylake.synthcity.departments import TABLES
@@ -69,3 +72,22 @@ def test_each_defect_changes_the_value_as_named(small_city, defect):
             elif defect == "impossible_date":
                 digits = "".join(c for c in value if c.isdigit())
                 assert digits[4:8] in {"0230", "0231", "0431", "0631", "0931", "1301"}
+            elif defect == "traditional_chars":
+                # Found by the gate's per-character check, and simplified back to the clean value.
+                assert has_traditional(value) and to_simplified(value) == clean, (value, clean)
+
+
+def test_traditional_names_mix_traditional_and_simplified(small_city):
+    """As real records do (鄭晓珍, 劉峰): some defective names keep a character simplified although
+    it has a traditional form."""
+    defects = small_city.truth.read_record_defects()
+    d = defects[(defects["defect"] == "traditional_chars") & (defects["injected_day"] == 0)]
+    mixed = 0
+    for table, group in d.groupby("source_table"):
+        rows = small_city.table(table).set_index(TABLES[table].key)
+        for key, column, clean in zip(group["record_key"], group["column"], group["clean_value"], strict=True):
+            value = str(rows.at[key, column])
+            kept = [c for c, w in zip(clean, value, strict=True) if c == w and to_simplified(c) == c
+                    and DEFECTS["traditional_chars"].apply(pd.Series([c]), None, np.random.default_rng(0))[0] != c]
+            mixed += bool(kept)
+    assert mixed > 0
