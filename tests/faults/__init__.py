@@ -5,8 +5,10 @@
   stage's first Delta commit appears in the lake; then the stage is rerun. Checked: the kill landed
   mid-stage (the run never reported), and the final bronze, silver, quarantine and governance tables
   equal those of an undisturbed run on an identical home (rows as multisets; ignored: batch and run
-  ids, wall-clock timestamps, Delta versions, and extraction audits of batches that found nothing);
-  every batch is conserved (bronze rows = promoted + deleted + quarantined).
+  ids, issue ids (they hash the batch id), wall-clock timestamps, Delta versions, the extraction
+  audits and source-schema rows of batches that found nothing; source schemas compare as a set);
+  every batch is conserved (bronze rows = promoted + deleted + quarantined), one audit per batch and
+  stage. Not covered yet: a kill during the gold (Spark) builds.
 - ``tests.faults.test_kill9`` (rerun) — the whole round (ingest + gate) run again on a finished home.
   Checked: silver keys unique, quarantine and issue rows not doubled, one audit per batch and stage.
 - ``tests.faults.test_source_down`` — a department system on real PostgreSQL whose connections are

@@ -69,7 +69,8 @@ def table_rows(home: Home) -> dict[str, Counter]:
     """Every table of the lake as a multiset of rows, without the run-identity and wall-clock columns.
 
     The extraction audits and source-schema records of batches that found nothing new (a rerun's) are
-    left out: they record that a run happened, not what the tables hold."""
+    left out: they record that a run happened, not what the tables hold; source schemas compare as a
+    set."""
     lake = open_lake(home.lake)
     empty = pa.array([a["batch_id"] for a in gov.read(lake, gov.BATCH_AUDIT)
                       if a["stage"] == "extract" and a["rows_written"] == 0], pa.string())
@@ -79,8 +80,11 @@ def table_rows(home: Home) -> dict[str, Counter]:
         if name in (gov.BATCH_AUDIT, gov.SOURCE_SCHEMA):
             data = data.filter(pc.invert(pc.is_in(data["batch_id"], value_set=empty)))
         kept = [f.name for f in data.schema if f.name not in RUN_COLUMNS and not pa.types.is_timestamp(f.type)]
-        out[name] = Counter(json.dumps(r, sort_keys=True, default=str, ensure_ascii=False)
-                            for r in data.select(kept).to_pylist())
+        rows = Counter(json.dumps(r, sort_keys=True, default=str, ensure_ascii=False)
+                       for r in data.select(kept).to_pylist())
+        # The schemas seen, not how many batches saw them: a batch completed from bronze after a crash
+        # between its bronze commit and its audit records none of its own (the next batch does).
+        out[name] = Counter(set(rows)) if name == gov.SOURCE_SCHEMA else rows
     return out
 
 

@@ -1,6 +1,6 @@
 """kill -9 during each stage of ``citylake run``, then a rerun: the tables of an undisturbed run.
 
-One small generated city (150 persons), 公安 (gongan: two tables, CZRK and BZDZ) as the department;
+One small generated city (150 persons, more defects in CZRK so that rows are quarantined), 公安 (gongan: two tables, CZRK and BZDZ) as the department;
 every test works on its own copy of the same generated home, so the undisturbed run is on an
 identical home. See tests.faults for what is compared and what is ignored.
 """
@@ -36,8 +36,14 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def city(tmp_path_factory) -> Home:
     """The generated department systems and truth, never run on (copied by each test)."""
-    home = Home(tmp_path_factory.mktemp("faults") / "city")
-    generate(150, 3, [home.sqlite_source_url()], home.truth)
+    root = tmp_path_factory.mktemp("faults")
+    home = Home(root / "city")
+    # More defective ID numbers and birth dates than the defaults (still under the 20 % threshold), so
+    # that the gate quarantines rows and quarantine is among the tables compared.
+    config = root / "city.yaml"
+    config.write_text("defects: {gongan.CZRK: {GMSFHM: {bad_check_digit: 0.04}, CSRQ: {impossible_date: 0.02}}}\n",
+                      encoding="utf-8")
+    generate(150, 3, [home.sqlite_source_url()], home.truth, config_path=str(config))
     return home
 
 
@@ -50,6 +56,7 @@ def _copy(city: Home, tmp_path, name: str) -> Home:
 def undisturbed(city, tmp_path_factory) -> tuple[Home, dict[str, Counter]]:
     home = _copy(city, tmp_path_factory.mktemp("undisturbed"), "home")
     run(home, "--stage", "ingest", "--stage", "gate", *ONE, log=home.root / "cli.log")
+    assert open_lake(home.lake).row_count(f"quarantine.{SYSTEM}_czrk") > 0
     return home, table_rows(home)
 
 
