@@ -18,8 +18,8 @@ DAGS = ROOT / "dags"
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No registry, lake root or connection from the caller's shell leaks into a test (or its Airflow child)."""
     for name in list(os.environ):
-        if name.startswith("AIRFLOW_CONN_CITYLAKE_") or name in ("CITYLAKE_SOURCES", "CITYLAKE_LAKE_ROOT",
-                                                                  "CITYLAKE_LAKE_BACKEND"):
+        if name.startswith("AIRFLOW_CONN_CITYLAKE_") or name in (
+                "CITYLAKE_SOURCES", "CITYLAKE_CONFIG", "CITYLAKE_LAKE_ROOT", "CITYLAKE_LAKE_BACKEND"):
             monkeypatch.delenv(name)
 
 

@@ -11,6 +11,6 @@ import pytest
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No registry, lake root or connection from the caller's shell leaks into a run."""
     for name in list(os.environ):
-        if name.startswith("AIRFLOW_CONN_CITYLAKE_") or name in ("CITYLAKE_SOURCES", "CITYLAKE_LAKE_ROOT",
-                                                                  "CITYLAKE_LAKE_BACKEND", "CITYLAKE_HOME"):
+        if name.startswith("AIRFLOW_CONN_CITYLAKE_") or name in (
+                "CITYLAKE_SOURCES", "CITYLAKE_CONFIG", "CITYLAKE_LAKE_ROOT", "CITYLAKE_LAKE_BACKEND", "CITYLAKE_HOME"):
             monkeypatch.delenv(name)
