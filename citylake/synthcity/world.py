@@ -78,6 +78,8 @@ def build_world(persons: int, seed: int, config: SynthConfig) -> World:
     enterprises, addresses = _enterprises(people, addresses, streams.for_part("enterprises"), gaz, config)
     people = _employment(people, enterprises, streams.for_part("employment"), config)
     households = _welfare(households, people, streams.for_part("welfare"), config)
+    people = _dibao_deaths_unreported(people, households, config)
+    enterprises = _late_representatives(enterprises, people)
     enterprises = _shell_indicators(enterprises, people, households)
     households["hukou_number"] = _hukou_numbers(households)
     world = World(config.as_of, addresses, households, people, enterprises, marriages, config)
@@ -641,6 +643,35 @@ def _welfare(h: pd.DataFrame, p: pd.DataFrame, rng: np.random.Generator, config:
     return h
 
 
+def _dibao_deaths_unreported(p: pd.DataFrame, h: pd.DataFrame, config: SynthConfig) -> pd.DataFrame:
+    """A few lone elders of 低保 households died lately and 民政 has not yet struck them off the
+    list (``dibao_after_death``): what 低保核查 finds. Deterministic and drawing no random numbers,
+    so nothing else in the world moves: every 8th living lone 低保 head of 70 or more (at least one)
+    died 20 days or more before the reference day."""
+    as_of = _days(config.as_of)
+    low = p["household_id"].map(h.set_index("household_id")["low_income"]).fillna(False).to_numpy(dtype=bool)
+    lone = p["household_id"].map(p.groupby("household_id")["person_id"].count()).to_numpy() == 1
+    old = (as_of - p["birth_days"].to_numpy()) > 70 * 365.25
+    candidates = np.flatnonzero(low & lone & old & p["alive"].to_numpy() & (p["role"].to_numpy() == "head"))
+    chosen = candidates[::8]
+    p["dibao_after_death"] = False
+    p.loc[p.index[chosen], "death_days"] = as_of - 20 - np.arange(len(chosen))
+    p.loc[p.index[chosen], "alive"] = False
+    p.loc[p.index[chosen], "dibao_after_death"] = True
+    return p
+
+
+def _late_representatives(e: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
+    """Some registrations still name a legal representative who has died (法定代表人已死亡, which
+    市场监管 should act on): every 40th enterprise (at least one) names one of the year's deceased,
+    in order. Deterministic, drawing no random numbers."""
+    died = p[~p["alive"] & (p["role"] != "deceased_parent")].sort_values("person_id")["person_id"].to_numpy()
+    rows = np.arange(3, len(e), 40) if len(e) > 3 else np.arange(min(1, len(e)))
+    if len(died) and len(rows):
+        e.loc[e.index[rows], "legal_rep_person_id"] = died[np.arange(len(rows)) % len(died)]
+    return e
+
+
 def _shell_indicators(e: pd.DataFrame, p: pd.DataFrame, h: pd.DataFrame) -> pd.DataFrame:
     """The reasons a shell company shows in the data (空壳公司 indicators), as ground truth."""
     employees = p.groupby("employer_id")["person_id"].count()
@@ -649,8 +680,10 @@ def _shell_indicators(e: pd.DataFrame, p: pd.DataFrame, h: pd.DataFrame) -> pd.D
     per_address = e.groupby("address_id")["enterprise_id"].transform("count")
     low_income = p.set_index("person_id")["household_id"].map(h.set_index("household_id")["low_income"])
     rep_low = e["legal_rep_person_id"].map(low_income).fillna(False).astype(bool)
+    alive = p.set_index("person_id")["alive"].to_dict()
     reasons = []
-    for shell, emp, r, a, low in zip(e["is_shell"], e["employees"], reps, per_address, rep_low, strict=True):
+    for shell, emp, r, a, low, rep in zip(e["is_shell"], e["employees"], reps, per_address, rep_low,
+                                          e["legal_rep_person_id"], strict=True):
         if not shell:
             reasons.append([])
             continue
@@ -664,6 +697,8 @@ def _shell_indicators(e: pd.DataFrame, p: pd.DataFrame, h: pd.DataFrame) -> pd.D
             why.append("legal_rep_of_many_companies")
         if low:
             why.append("legal_rep_receives_minimum_living_allowance")
+        if not alive.get(rep, True):
+            why.append("legal_rep_deceased")
         reasons.append(why)
     e["shell_reasons"] = reasons
     return e
