@@ -283,3 +283,16 @@ def test_maintain_lake_runs_nightly_one_table_at_a_time(dagbag):
     assert dag.catchup is False and dag.max_active_runs == 1
     assert [t.task_id for t in dag.topological_sort()] == ["tables", "maintain", "summary"]
     assert dag.get_task("maintain").max_active_tis_per_dag == 1
+
+
+def test_build_topics_is_scheduled_on_the_gold_tables_it_reads(dagbag):
+    from citylake.jobs.topics.build import INPUTS, TOPIC_TABLES
+    from citylake.orchestration.topics_dags import GOLD_TABLES, INPUT_TABLES
+
+    dag = dagbag.dags["build_topics"]
+    assert dag.fileloc.endswith("dags/topics.py")
+    assert set(INPUT_TABLES) == set(INPUTS) and set(GOLD_TABLES) == set(TOPIC_TABLES)
+    assert {a.name for a in dag.timetable.asset_condition.objects} == set(INPUT_TABLES)
+    assert [t.task_id for t in dag.tasks] == ["build"]
+    assert {o.name for o in dag.get_task("build").outlets} == set(GOLD_TABLES)
+    assert dag.catchup is False and dag.max_active_runs == 1
