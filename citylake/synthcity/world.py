@@ -80,6 +80,7 @@ def build_world(persons: int, seed: int, config: SynthConfig) -> World:
     households = _welfare(households, people, streams.for_part("welfare"), config)
     people = _dibao_deaths_unreported(people, households, config)
     enterprises = _late_representatives(enterprises, people)
+    enterprises = _dibao_representatives(enterprises, people, households, config)
     enterprises = _shell_indicators(enterprises, people, households)
     households["hukou_number"] = _hukou_numbers(households)
     world = World(config.as_of, addresses, households, people, enterprises, marriages, config)
@@ -646,7 +647,7 @@ def _welfare(h: pd.DataFrame, p: pd.DataFrame, rng: np.random.Generator, config:
 def _dibao_deaths_unreported(p: pd.DataFrame, h: pd.DataFrame, config: SynthConfig) -> pd.DataFrame:
     """A few lone elders of 低保 households died lately and 民政 has not yet struck them off the
     list (``dibao_after_death``): what 低保核查 finds. Deterministic and drawing no random numbers,
-    so nothing else in the world moves: every 8th living lone 低保 head of 70 or more (at least one)
+    so nothing else in the world moves: every 8th living lone 低保 head of 70 or more (the first included)
     died 20 days or more before the reference day."""
     as_of = _days(config.as_of)
     low = p["household_id"].map(h.set_index("household_id")["low_income"]).fillna(False).to_numpy(dtype=bool)
@@ -669,6 +670,21 @@ def _late_representatives(e: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
     rows = np.arange(3, len(e), 40) if len(e) > 3 else np.arange(min(1, len(e)))
     if len(died) and len(rows):
         e.loc[e.index[rows], "legal_rep_person_id"] = died[np.arange(len(rows)) % len(died)]
+    return e
+
+
+def _dibao_representatives(e: pd.DataFrame, p: pd.DataFrame, h: pd.DataFrame, config: SynthConfig) -> pd.DataFrame:
+    """A few large active enterprises (registered capital of 500万元 or more) name a living adult of
+    a 低保 household as legal representative (what 低保核查 looks for): every 4th such enterprise,
+    the 低保 adults in order. Deterministic, drawing no random numbers."""
+    as_of = _days(config.as_of)
+    low = p["household_id"].map(h.set_index("household_id")["low_income"]).fillna(False).to_numpy(dtype=bool)
+    age_days = as_of - p["birth_days"].to_numpy()
+    adults = p.loc[low & p["alive"].to_numpy() & (age_days > 25 * 365.25) & (age_days < 70 * 365.25), "person_id"]
+    rows = np.flatnonzero((e["status"].to_numpy() == "active") & (e["registered_capital_10k"].to_numpy() >= 500)
+                          & ~e["is_shell"].to_numpy())[::4]
+    if len(adults) and len(rows):
+        e.loc[e.index[rows], "legal_rep_person_id"] = adults.to_numpy()[np.arange(len(rows)) % len(adults)]
     return e
 
 
