@@ -4,8 +4,8 @@
 - an enterprise whose legal representative is deceased → 市场监管, on its registration record.
 
 Both are warnings in ``governance.quality_issue`` filed per source table through
-:func:`citylake.quality.feedback.record_findings`, owning only the rules ``topic.*``: the keys
-passed are the findings and the records of the still-open ``topic.*`` issues, so an issue the next
+:func:`citylake.quality.feedback.record_findings`, owning only the rules ``cross.topic_*``: the keys
+passed are the findings and the records of the still-open ``cross.topic_*`` issues, so an issue the next
 build no longer finds (the department struck the member off, or registered a new representative)
 closes as 已整改 — the way the person and enterprise conflicts close
 (:func:`citylake.jobs.enterprise.feedback.file_feedback`).
@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RULE_PREFIX = "topic."
-DIBAO_DECEASED = "topic.dibao_member_deceased"
-LEGAL_REP_DECEASED = "topic.legal_rep_deceased"
+# Cross-source rules (``cross.``): the quality gate owns every other rule and would close these
+# whenever the department re-sends the record (the 低保 list is a daily snapshot).
+RULE_PREFIX = "cross.topic_"
+DIBAO_DECEASED = f"{RULE_PREFIX}dibao_member_deceased"
+LEGAL_REP_DECEASED = f"{RULE_PREFIX}legal_rep_deceased"
 REGISTRATION = "scjg.QYDJ"
 MESSAGES = {
     DIBAO_DECEASED: "低保成员已死亡, 请核实并停发 (the member is deceased according to the population library)",
@@ -53,7 +55,7 @@ def file_feedback(lake, registry: Mapping[str, SourceSystem], dibao: DataFrame,
     """Open the models' findings as warnings, close the ones no longer found; the counts.
 
     A shell-company candidate is not filed: it is a lead for 市场监管 to inspect, not an error in
-    its data. Only findings and the open ``topic.*`` issues reach the driver.
+    its data. Only findings and the open ``cross.topic_*`` issues reach the driver.
     """
     import pandas as pd
     import pyarrow.compute as pc
