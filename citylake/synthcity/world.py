@@ -79,6 +79,7 @@ def build_world(persons: int, seed: int, config: SynthConfig) -> World:
     people = _employment(people, enterprises, streams.for_part("employment"), config)
     households = _welfare(households, people, streams.for_part("welfare"), config)
     people = _dibao_deaths_unreported(people, households, config)
+    people, marriages = _widowed_dibao_parents(people, households, marriages, config)
     enterprises = _late_representatives(enterprises, people)
     enterprises = _dibao_representatives(enterprises, people, households, config)
     enterprises = _shell_indicators(enterprises, people, households)
@@ -660,6 +661,27 @@ def _dibao_deaths_unreported(p: pd.DataFrame, h: pd.DataFrame, config: SynthConf
     p.loc[p.index[chosen], "alive"] = False
     p.loc[p.index[chosen], "dibao_after_death"] = True
     return p
+
+
+def _widowed_dibao_parents(p: pd.DataFrame, h: pd.DataFrame, m: pd.DataFrame, config: SynthConfig
+                           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """In a few 低保 households with children one parent has died (困境儿童: one parent deceased and
+    the household on 低保): every 3rd such couple_kids household (the first included), the father,
+    200 days before the reference day; the mother is widowed. Deterministic, drawing no random numbers."""
+    as_of = _days(config.as_of)
+    low = h.loc[h["low_income"] & (h["household_type"] == "couple_kids"), "household_id"].iloc[::3]
+    fathers = p[p["household_id"].isin(low) & p["role"].isin(["head", "spouse"]) & p["male"] & p["alive"]]
+    death = as_of - 200
+    rows = fathers.index
+    p.loc[rows, "death_days"] = death
+    p.loc[rows, "alive"] = False
+    p.loc[rows, "employer_id"] = None
+    p.loc[rows, "employment_start_days"] = NO_DAY
+    widows = p["person_id"].isin(fathers["spouse_id"].dropna())
+    p.loc[widows, "marital_status"] = MARITAL["widowed"]
+    married = m["husband_id"].isin(fathers["person_id"]) & (m["divorced_days"] == NO_DAY)
+    m.loc[married, "married_days"] = np.minimum(m.loc[married, "married_days"], death - 30)
+    return p, m
 
 
 def _late_representatives(e: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
