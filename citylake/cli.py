@@ -281,6 +281,9 @@ def _print_build(tasks: list[dict]) -> None:
         if b["dag_id"] == "build_enterprise":
             _print_enterprise_build(b)
             continue
+        if b["dag_id"] == "build_topics":
+            _print_topics_build(b)
+            continue
         total = max(b["records"], 1)
         touched = f", {b['touched_persons']:,} persons recomputed" if b.get("touched_persons") is not None else ""
         print(f"\npopulation library (人口库), as of {b['as_of']}, {b.get('mode', 'full')} build in "
@@ -312,6 +315,17 @@ def _print_address_build(b: dict) -> None:
     print(f"  fed back (governance.quality_issue): opened {issues.get('opened', 0):,}, "
           f"closed {issues.get('fixed', 0):,}")
     print("  tables: gold.standard_address, gold.address_link, gold.person_address")
+
+
+def _print_topics_build(b: dict) -> None:
+    print(f"\ntopic libraries (专题库), as of {b['as_of']}, built in {b['seconds']:.0f} s "
+          "(rules: jobs/topics/rules.yaml):")
+    for table, count in b["counts"].items():
+        print(f"  {table:<36} {count:>9,} rows")
+    issues = b.get("feedback") or {}
+    print(f"  findings on departments' data (deceased 低保 members → 民政, deceased legal representatives → "
+          f"市场监管) {issues.get('findings', 0):,}: warnings opened {issues.get('opened', 0):,}, "
+          f"closed {issues.get('fixed', 0):,} in governance.quality_issue")
 
 
 def _print_enterprise_build(b: dict) -> None:

@@ -60,6 +60,7 @@ from citylake.orchestration.address_dags import build_address_dags
 from citylake.orchestration.catalog_dags import build_catalog_dags
 from citylake.orchestration.enterprise_dags import build_enterprise_dags
 from citylake.orchestration.docs_dags import build_data_docs_dags
+from citylake.orchestration.topics_dags import build_topics_dags
 
 globals().update(build_ingest_dags())
 globals().update(build_promote_dags())
@@ -68,6 +69,7 @@ globals().update(build_address_dags())
 globals().update(build_catalog_dags())
 globals().update(build_enterprise_dags())
 globals().update(build_data_docs_dags())
+globals().update(build_topics_dags())
 '''
 
 
@@ -166,12 +168,13 @@ def run_data_docs(home: Home | None = None, *, metadata_db: str | None = None, l
 BUILD_PREFIX = "build_"
 
 
-def run_build(home: Home | None = None, libraries: Iterable[str] = ("person", "address", "enterprise"), *,
+def run_build(home: Home | None = None, libraries: Iterable[str] = ("person", "address", "enterprise", "topics"), *,
               metadata_db: str | None = None, logical_date: datetime | None = None,
               timeout: float | None = None, full: bool = False,
               on_progress: ProgressCallback | None = None) -> list[dict[str, Any]]:
     """Run the theme-library DAGs (``build_person``, then ``build_address``, which links the persons
-    to their standard addresses, then ``build_enterprise``, which links the enterprises to both) once
+    to their standard addresses, then ``build_enterprise``, which links the enterprises to both, then
+    ``build_topics``, the topic libraries on all three) once
     each, in order; one summary per ``build`` task (``citylake.jobs.person.build.build_person``'s,
     ``citylake.jobs.address.build.build_address``'s or
     ``citylake.jobs.enterprise.build.build_enterprise``'s, plus ``dag_id``, ``run_id``, ``task_id``).

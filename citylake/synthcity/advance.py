@@ -213,6 +213,7 @@ def _births(world: World, n: int, today: int, rng: np.random.Generator) -> list[
         "surname": fathers["surname"].to_numpy(),
         "ethnicity": fathers["ethnicity"].fillna("01").to_numpy(), "birth_division_code": division,
         "id_number": ids, "mobile": None, "employer_id": None, "employment_start_days": NO_DAY,
+        "dibao_after_death": False,
     })
     new["name"] = new["surname"] + _given_names(rng, male)
     world.persons = pd.concat([p, new[p.columns]], ignore_index=True)

@@ -78,6 +78,10 @@ def build_world(persons: int, seed: int, config: SynthConfig) -> World:
     enterprises, addresses = _enterprises(people, addresses, streams.for_part("enterprises"), gaz, config)
     people = _employment(people, enterprises, streams.for_part("employment"), config)
     households = _welfare(households, people, streams.for_part("welfare"), config)
+    people = _dibao_deaths_unreported(people, households, config)
+    people, marriages = _widowed_dibao_parents(people, households, marriages, config)
+    enterprises = _late_representatives(enterprises, people)
+    enterprises = _dibao_representatives(enterprises, people, households, config)
     enterprises = _shell_indicators(enterprises, people, households)
     households["hukou_number"] = _hukou_numbers(households)
     world = World(config.as_of, addresses, households, people, enterprises, marriages, config)
@@ -643,6 +647,71 @@ def _welfare(h: pd.DataFrame, p: pd.DataFrame, rng: np.random.Generator, config:
     return h
 
 
+def _dibao_deaths_unreported(p: pd.DataFrame, h: pd.DataFrame, config: SynthConfig) -> pd.DataFrame:
+    """A few lone elders of 低保 households died lately and 民政 has not yet struck them off the
+    list (``dibao_after_death``): what 低保核查 finds. Deterministic and drawing no random numbers,
+    so nothing else in the world moves: every 8th living lone 低保 head of 70 or more (the first included)
+    died 20 days or more before the reference day."""
+    as_of = _days(config.as_of)
+    low = p["household_id"].map(h.set_index("household_id")["low_income"]).fillna(False).to_numpy(dtype=bool)
+    lone = p["household_id"].map(p.groupby("household_id")["person_id"].count()).to_numpy() == 1
+    old = (as_of - p["birth_days"].to_numpy()) > 70 * 365.25
+    candidates = np.flatnonzero(low & lone & old & p["alive"].to_numpy() & (p["role"].to_numpy() == "head"))
+    chosen = candidates[::8]
+    p["dibao_after_death"] = False
+    p.loc[p.index[chosen], "death_days"] = as_of - 20 - np.arange(len(chosen))
+    p.loc[p.index[chosen], "alive"] = False
+    p.loc[p.index[chosen], "dibao_after_death"] = True
+    return p
+
+
+def _widowed_dibao_parents(p: pd.DataFrame, h: pd.DataFrame, m: pd.DataFrame, config: SynthConfig
+                           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """In a few 低保 households with children one parent has died (困境儿童: one parent deceased and
+    the household on 低保): every 3rd such couple_kids household (the first included), the father,
+    200 days before the reference day; the mother is widowed. Deterministic, drawing no random numbers."""
+    as_of = _days(config.as_of)
+    low = h.loc[h["low_income"] & (h["household_type"] == "couple_kids"), "household_id"].iloc[::3]
+    fathers = p[p["household_id"].isin(low) & p["role"].isin(["head", "spouse"]) & p["male"] & p["alive"]]
+    death = as_of - 200
+    rows = fathers.index
+    p.loc[rows, "death_days"] = death
+    p.loc[rows, "alive"] = False
+    p.loc[rows, "employer_id"] = None
+    p.loc[rows, "employment_start_days"] = NO_DAY
+    widows = p["person_id"].isin(fathers["spouse_id"].dropna())
+    p.loc[widows, "marital_status"] = MARITAL["widowed"]
+    married = m["husband_id"].isin(fathers["person_id"]) & (m["divorced_days"] == NO_DAY)
+    m.loc[married, "married_days"] = np.minimum(m.loc[married, "married_days"], death - 30)
+    return p, m
+
+
+def _late_representatives(e: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
+    """Some registrations still name a legal representative who has died (法定代表人已死亡, which
+    市场监管 should act on): every 40th enterprise (at least one) names one of the year's deceased,
+    in order. Deterministic, drawing no random numbers."""
+    died = p[~p["alive"] & (p["role"] != "deceased_parent")].sort_values("person_id")["person_id"].to_numpy()
+    rows = np.arange(3, len(e), 40) if len(e) > 3 else np.arange(min(1, len(e)))
+    if len(died) and len(rows):
+        e.loc[e.index[rows], "legal_rep_person_id"] = died[np.arange(len(rows)) % len(died)]
+    return e
+
+
+def _dibao_representatives(e: pd.DataFrame, p: pd.DataFrame, h: pd.DataFrame, config: SynthConfig) -> pd.DataFrame:
+    """A few large active enterprises (registered capital of 500万元 or more) name a living adult of
+    a 低保 household as legal representative (what 低保核查 looks for): every 4th such enterprise,
+    the 低保 adults in order. Deterministic, drawing no random numbers."""
+    as_of = _days(config.as_of)
+    low = p["household_id"].map(h.set_index("household_id")["low_income"]).fillna(False).to_numpy(dtype=bool)
+    age_days = as_of - p["birth_days"].to_numpy()
+    adults = p.loc[low & p["alive"].to_numpy() & (age_days > 25 * 365.25) & (age_days < 70 * 365.25), "person_id"]
+    rows = np.flatnonzero((e["status"].to_numpy() == "active") & (e["registered_capital_10k"].to_numpy() >= 500)
+                          & ~e["is_shell"].to_numpy())[::4]
+    if len(adults) and len(rows):
+        e.loc[e.index[rows], "legal_rep_person_id"] = adults.to_numpy()[np.arange(len(rows)) % len(adults)]
+    return e
+
+
 def _shell_indicators(e: pd.DataFrame, p: pd.DataFrame, h: pd.DataFrame) -> pd.DataFrame:
     """The reasons a shell company shows in the data (空壳公司 indicators), as ground truth."""
     employees = p.groupby("employer_id")["person_id"].count()
@@ -651,8 +720,10 @@ def _shell_indicators(e: pd.DataFrame, p: pd.DataFrame, h: pd.DataFrame) -> pd.D
     per_address = e.groupby("address_id")["enterprise_id"].transform("count")
     low_income = p.set_index("person_id")["household_id"].map(h.set_index("household_id")["low_income"])
     rep_low = e["legal_rep_person_id"].map(low_income).fillna(False).astype(bool)
+    alive = p.set_index("person_id")["alive"].to_dict()
     reasons = []
-    for shell, emp, r, a, low in zip(e["is_shell"], e["employees"], reps, per_address, rep_low, strict=True):
+    for shell, emp, r, a, low, rep in zip(e["is_shell"], e["employees"], reps, per_address, rep_low,
+                                          e["legal_rep_person_id"], strict=True):
         if not shell:
             reasons.append([])
             continue
@@ -666,6 +737,8 @@ def _shell_indicators(e: pd.DataFrame, p: pd.DataFrame, h: pd.DataFrame) -> pd.D
             why.append("legal_rep_of_many_companies")
         if low:
             why.append("legal_rep_receives_minimum_living_allowance")
+        if not alive.get(rep, True):
+            why.append("legal_rep_deceased")
         reasons.append(why)
     e["shell_reasons"] = reasons
     return e

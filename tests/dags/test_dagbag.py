@@ -311,3 +311,16 @@ print(json.dumps({{"dags": sorted(k for k in names if k.startswith("build_") and
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"dags": ["build_data_docs"], "heavy": []}
+
+
+def test_build_topics_is_scheduled_on_the_gold_tables_it_reads(dagbag):
+    from citylake.jobs.topics.build import INPUTS, TOPIC_TABLES
+    from citylake.orchestration.topics_dags import GOLD_TABLES, INPUT_TABLES
+
+    dag = dagbag.dags["build_topics"]
+    assert dag.fileloc.endswith("dags/topics.py")
+    assert set(INPUT_TABLES) == set(INPUTS) and set(GOLD_TABLES) == set(TOPIC_TABLES)
+    assert {a.name for a in dag.timetable.asset_condition.objects} == set(INPUT_TABLES)
+    assert [t.task_id for t in dag.tasks] == ["build"]
+    assert {o.name for o in dag.get_task("build").outlets} == set(GOLD_TABLES)
+    assert dag.catchup is False and dag.max_active_runs == 1

@@ -116,7 +116,9 @@ def render_swdj(ctx: RenderContext) -> pd.DataFrame:
 def render_dbjz(ctx: RenderContext) -> pd.DataFrame:
     w = ctx.world
     h = w.households[w.households["low_income"]]
-    p = w.persons[w.persons["household_id"].isin(h["household_id"]) & w.persons["alive"]]
+    # The living members, and those who died but are not yet struck off (world.dibao_after_death).
+    listed = w.persons["alive"] | w.persons.get("dibao_after_death", pd.Series(False, index=w.persons.index)).eq(True)
+    p = w.persons[w.persons["household_id"].isin(h["household_id"]) & listed]
     p = ctx.scope.persons(p)
     hh = h.set_index("household_id")
     addr = w.addresses.set_index("address_id")["text"]

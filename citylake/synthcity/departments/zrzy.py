@@ -38,7 +38,14 @@ def render_bdcdj(ctx: RenderContext) -> pd.DataFrame:
     heads = people[people["role"].eq("head") & people["household_id"].isin(owned["household_id"])]
     spouses = people[people["role"].eq("spouse") & people["household_id"].isin(owned["household_id"])]
     holders = pd.concat([heads, spouses], ignore_index=True)
+    # A few 低保 households' heads also hold a second home (what 低保核查 looks for): every 4th
+    # owning 低保 household, the home of the next owning household; no random numbers drawn.
+    low = owned[owned["low_income"].eq(True)]["household_id"]
+    second = heads[heads["household_id"].isin(low.iloc[::4])].copy()
+    next_home = dict(zip(owned["household_id"], np.roll(owned["address_id"].to_numpy(), -1), strict=True))
+    second["second_address_id"] = second["household_id"].map(next_home)
     holders = ctx.scope.persons(holders)
+    second = ctx.scope.persons(second)
     joint = holders["household_id"].isin(spouses["household_id"]).to_numpy()
     address_id = holders["household_id"].map(h.set_index("household_id")["address_id"])
     homes = pd.DataFrame({
@@ -47,6 +54,10 @@ def render_bdcdj(ctx: RenderContext) -> pd.DataFrame:
         "area": np.round(rng.normal(95, 25, len(holders)).clip(30, 300), 2),
         "truth_holder": holders["person_id"].to_numpy(), "holder_type": "person",
     })
+    homes = pd.concat([homes, pd.DataFrame({
+        "holder_name": second["name"].to_numpy(), "holder_doc": "1", "holder_id": second["id_number"].to_numpy(),
+        "share": "单独所有", "address_id": second["second_address_id"].to_numpy(), "use": "住宅", "area": 90.0,
+        "truth_holder": second["person_id"].to_numpy(), "holder_type": "person"})], ignore_index=True)
     ent = w.enterprises
     offices = ent[(ent["status"] == "active") & (rng.random(len(ent)) < 0.1)]
     offices = ctx.scope.enterprises(offices)
