@@ -48,7 +48,8 @@ def test_every_dag_and_task_run_has_start_and_complete(built_city):
     runs = _runs(home)
     dag_runs = {run_id: e for run_id, e in runs.items() if "." not in next(iter(e.values()))["job"]["name"]}
     dag_jobs = {next(iter(e.values()))["job"]["name"] for e in dag_runs.values()}
-    assert dag_jobs == {*(f"ingest_{c}" for c in SYSTEMS), *(f"promote_{c}" for c in SYSTEMS), "build_person"}
+    assert dag_jobs == {*(f"ingest_{c}" for c in SYSTEMS), *(f"promote_{c}" for c in SYSTEMS), "build_data_docs",
+                        "build_person"}
     for events in runs.values():
         assert set(events) == {"START", "COMPLETE"}, events.keys()
         start, complete = events["START"], events["COMPLETE"]
