@@ -13,7 +13,6 @@ import time
 from collections import Counter
 
 import pytest
-import sqlalchemy as sa
 
 from citylake.ingest import governance as gov
 from citylake.lake import open_lake
@@ -22,19 +21,14 @@ from citylake.sources.registry import load_registry
 from citylake.synthcity.generate import generate
 from tests.faults.runs import POLL_SECONDS, committed, run, start
 from tests.ingest.helpers import source_count
-from tests.servers import POSTGRES
+from tests.servers import ScratchDatabases
 
 SYSTEM = "gongan"
 ID_NUMBER = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 
 
 def _admin(statement: str) -> None:
-    engine = sa.create_engine(f"{POSTGRES}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
+    ScratchDatabases._admin("postgresql", statement)
 
 
 @pytest.mark.slow
