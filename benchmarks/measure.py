@@ -27,3 +27,30 @@ class PeakRss:
         self._stop.set()
         self._thread.join()
         return max(self.peak, self._proc.memory_info().rss) / 2**20
+
+
+class TreeRss(PeakRss):
+    """Peak resident memory of this process and all its descendants summed: the Airflow children that
+    run the DAGs, and the Spark JVM and Python workers under them."""
+
+    def __init__(self, interval: float = 0.2):
+        super().__init__(interval)
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.peak = max(self.peak, self._tree())
+
+    def _tree(self) -> int:
+        total = self._proc.memory_info().rss
+        for child in self._proc.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass  # a child that ended between the listing and the reading
+        return total
+
+    def stop(self) -> float:
+        """The peak in MiB."""
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak, self._tree()) / 2**20

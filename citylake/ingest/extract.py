@@ -380,7 +380,11 @@ def _ingest(job: _Extraction, started: float) -> BatchResult:
                                                                               watermark, since, plan)))
     try:
         version = lake.write_arrow(job.bronze, reader, mode="append", schema_mode="merge",
-                                   metadata={"batch_id": batch_id, "job": "ingest", "source": job.source},
+                                   metadata={"batch_id": batch_id, "job": "ingest", "source": job.source,
+                                             # What _record writes after the commit, kept in the commit so
+                                             # that a batch killed before its audit is completed whole.
+                                             "source_columns": _json(job.columns_json),
+                                             "schema_drift": _json(job.result.drift)},
                                    target_file_size=BRONZE_FILE_BYTES)
     except Exception:
         # delta-rs wraps an error raised inside the stream in its own; raise the original.
@@ -620,15 +624,19 @@ def _tombstones(job: _Extraction, schema: pa.Schema, source_schema: pa.Schema, k
     return out
 
 
-def _record(job: _Extraction, started: float) -> None:
+def _record(job: _Extraction, started: float, recorded: frozenset[str] = frozenset()) -> None:
+    """Drift, source schema and audit of the batch, in that order; ``recorded`` names the governance
+    tables that already hold the batch's rows (a run killed between these commits)."""
     r = job.result
     r.seconds = time.perf_counter() - started
     at = gov.now()
-    gov.append(job.lake, gov.SCHEMA_DRIFT, [{"system": r.system, "source_table": r.source_table, **d,
-                                             "batch_id": r.batch_id, "detected_at": at} for d in r.drift])
-    gov.append(job.lake, gov.SOURCE_SCHEMA, [{"system": r.system, "source_table": r.source_table,
-                                              "columns_json": _json(job.columns_json), "batch_id": r.batch_id,
-                                              "recorded_at": at}])
+    if gov.SCHEMA_DRIFT not in recorded:
+        gov.append(job.lake, gov.SCHEMA_DRIFT, [{"system": r.system, "source_table": r.source_table, **d,
+                                                 "batch_id": r.batch_id, "detected_at": at} for d in r.drift])
+    if gov.SOURCE_SCHEMA not in recorded:
+        gov.append(job.lake, gov.SOURCE_SCHEMA, [{"system": r.system, "source_table": r.source_table,
+                                                  "columns_json": _json(job.columns_json), "batch_id": r.batch_id,
+                                                  "recorded_at": at}])
     _audit(job, at)
     log.info("%s -> %s: batch %s read %d, wrote %d (+%d ~%d -%d), unchanged %d, version %s", job.source, job.bronze,
              r.batch_id, r.rows_read, r.rows_written, r.inserted, r.updated, r.deleted, r.rows_unchanged,
@@ -675,7 +683,8 @@ def _commit_batch(entry: dict) -> str | None:
 
 
 def _complete_from_bronze(job: _Extraction, started: float) -> BatchResult:
-    """A batch whose bronze commit landed but whose audit did not: count it from bronze and audit it."""
+    """A batch whose bronze commit landed but whose audit did not: count it from bronze and record it
+    (source schema, drift and audit) as its own run would have, from what its commit kept."""
     rows = job.lake.read_arrow(job.bronze, filter=pc.field("_batch_id") == job.batch_id).read_all()
     job.live_before = _live_rows(job)
     r = job.result
@@ -690,8 +699,16 @@ def _complete_from_bronze(job: _Extraction, started: float) -> BatchResult:
     r.bronze_version = job.lake.version(job.bronze)
     job.extracted_at = rows.column("_extracted_at")[0].as_py() if rows.num_rows else job.extracted_at
     log.warning("%s: batch %s was committed to bronze but not audited; audited it now", job.source, job.batch_id)
-    _audit(job, gov.now())
-    r.seconds = time.perf_counter() - started
+    commit = next(h for h in job.lake.history(job.bronze) if _commit_batch(h) == job.batch_id)
+    if "source_columns" in commit:
+        job.columns_json = json.loads(commit["source_columns"])
+        r.drift = json.loads(commit["schema_drift"])
+        _record(job, started, frozenset(t for t in (gov.SCHEMA_DRIFT, gov.SOURCE_SCHEMA)
+                                        if gov.read(job.lake, t, batch_id=job.batch_id)))
+    else:
+        # A commit written before the commit kept the source columns: the next batch records them.
+        _audit(job, gov.now())
+        r.seconds = time.perf_counter() - started
     return r
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pyarrow.compute as pc
@@ -137,6 +138,47 @@ def test_crash_after_commit_before_audit_is_completed_from_bronze(city, lake, mo
     assert lake.row_count("bronze.gongan_czrk") == committed == result.rows_written
     assert gov.audited_batch(lake, "b1", "bronze.gongan_czrk")["rows_written"] == committed
     assert gov.last_watermark(lake, "gongan", "CZRK") is not None
+    schema, = gov.read(lake, gov.SOURCE_SCHEMA, batch_id="b1")
+    assert "GMSFHM" in json.loads(schema["columns_json"])
+
+
+def test_a_drifted_batch_killed_before_or_within_its_records_is_recorded_once(city, lake, monkeypatch):
+    """The commit keeps the batch's source columns and drift, so completing it from bronze records
+    them as its own run would have; a run killed between those records and the audit adds no copy."""
+    system = load_registry()["scjg"]
+    table = system.table("QYDJ")
+    url = source_url(system, city)
+    ingest_table(system, table, "b1", lake, url)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql('ALTER TABLE "QYDJ" ADD COLUMN "JYFW" VARCHAR(200)')
+    engine.dispose()
+    _crash_before_audit(monkeypatch)
+    with pytest.raises(RuntimeError, match="crash"):
+        ingest_table(system, table, "b2", lake, url)
+    monkeypatch.undo()
+    assert gov.read(lake, gov.SOURCE_SCHEMA, batch_id="b2") == []
+    ingest_table(system, table, "b2", lake, url)
+    assert [(d["column"], d["change"]) for d in gov.read(lake, gov.SCHEMA_DRIFT, batch_id="b2")] == [("JYFW", "added")]
+    schema, = gov.read(lake, gov.SOURCE_SCHEMA, batch_id="b2")
+    assert "JYFW" in json.loads(schema["columns_json"])
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql('ALTER TABLE "QYDJ" ADD COLUMN "ZCZB2" VARCHAR(20)')
+    engine.dispose()
+
+    def crash(job, at):
+        raise RuntimeError("crash")
+
+    monkeypatch.setattr(extract_module, "_audit", crash)
+    with pytest.raises(RuntimeError, match="crash"):
+        ingest_table(system, table, "b3", lake, url)
+    monkeypatch.undo()
+    result = ingest_table(system, table, "b3", lake, url)
+    assert len(gov.read(lake, gov.SOURCE_SCHEMA, batch_id="b3")) == 1
+    assert [d["column"] for d in gov.read(lake, gov.SCHEMA_DRIFT, batch_id="b3")] == ["ZCZB2"]
+    assert gov.audited_batch(lake, "b3", "bronze.scjg_qydj")["rows_written"] == result.rows_written
 
 
 def test_unreachable_source_fails_clearly(home, lake):

@@ -1,0 +1,218 @@
+"""Benchmark: the whole pipeline, stage by stage, at several city sizes, against an I/O floor.
+
+For each size (persons) it generates a synthetic city into the embedded SQLite department systems,
+then runs the stages as production runs them — the Airflow DAGs through ``dag.test()``
+(citylake.orchestration.run): ingestion (``ingest_<system>``), the quality gate with the round's Data
+Docs (``promote_<system>``, ``build_data_docs``), each theme library on local Spark (``build_person``,
+``build_address``, ``build_enterprise``, ``build_topics``) and the catalog (``build_catalog``). Each
+stage reports its time, its source rows per second and the peak resident memory of this process and
+all its children (Airflow, the Spark JVM, Python workers).
+
+The I/O floor, measured in the same run on the same city, reads every source table once and writes
+it once as Parquet: what no pipeline that lands the data can beat. The pipeline's ratio to it is
+reported per size, and across sizes the scaling exponent of each stage's time against the city's
+size (least squares slope of log time on log persons; 1.0 is linear). Goals (issue 15): pipeline ≤ 4×
+the floor at 1 million persons, exponent ≤ 1.1.
+
+    .venv/bin/python benchmarks/pipeline.py --persons 10000 100000 [--root DIR] [--json OUT]
+        [--markdown docs/benchmarks.md]
+
+Timings on a shared 2-core machine are noisy: compare ratios measured in one run, not seconds
+across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from measure import TreeRss
+
+log = logging.getLogger("benchmarks.pipeline")
+
+LIBRARIES = ("person", "address", "enterprise", "topics")
+PIPELINE = ("ingest", "gate", *(f"gold.{lib}" for lib in LIBRARIES), "catalog")
+CHUNK_ROWS = 100_000
+
+
+def io_floor(sources: Path, out: Path) -> tuple[int, int]:
+    """Read every table of every SQLite department system once and write it once as Parquet, in
+    chunks; (rows, bytes written)."""
+    rows = written = 0
+    for db in sorted(sources.glob("*.db")):
+        with sqlite3.connect(db) as conn:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            for table in tables:
+                target = out / f"{db.stem}.{table}.parquet"
+                writer = None
+                for chunk in pd.read_sql_query(f'SELECT * FROM "{table}"', conn, chunksize=CHUNK_ROWS):
+                    batch = pa.Table.from_pandas(chunk, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(target, batch.schema)
+                    # A column all NULL in the first chunk is typed null there; later chunks follow it.
+                    writer.write_table(batch.cast(writer.schema, safe=False) if batch.schema != writer.schema
+                                       else batch)
+                    rows += len(chunk)
+                if writer is not None:
+                    writer.close()
+                    written += target.stat().st_size
+    return rows, written
+
+
+def timed(name: str, work: Callable[[], Any]) -> tuple[dict[str, Any], Any]:
+    log.info("%s …", name)
+    rss = TreeRss()
+    started = time.perf_counter()
+    result = work()
+    seconds = time.perf_counter() - started
+    peak = rss.stop()
+    log.info("%s: %.1f s, peak %.0f MiB", name, seconds, peak)
+    return {"seconds": round(seconds, 2), "peak_mib": round(peak)}, result
+
+
+def run_size(persons: int, seed: int, root: Path) -> dict[str, Any]:
+    from citylake.orchestration.run import run_build, run_catalog, run_ingest, run_promote
+    from citylake.settings import Home
+    from citylake.synthcity.generate import generate
+
+    home = Home(root / f"city-{persons}")
+    if home.root.exists():
+        shutil.rmtree(home.root)
+    home.root.mkdir(parents=True)
+    stages: dict[str, dict[str, Any]] = {}
+    stages["generate"], report = timed("generate", lambda: generate(
+        persons, seed, [home.sqlite_source_url()], home.truth))
+    floor_dir = home.root / "io-floor"
+    floor_dir.mkdir()
+    stages["io_floor"], (floor_rows, floor_bytes) = timed("io_floor", lambda: io_floor(home.sources, floor_dir))
+    shutil.rmtree(floor_dir)
+    stages["ingest"], _ = timed("ingest", lambda: run_ingest(home))
+    stages["gate"], _ = timed("gate", lambda: run_promote(home))
+    for lib in LIBRARIES:
+        stages[f"gold.{lib}"], _ = timed(f"gold.{lib}", lambda lib=lib: run_build(home, [lib]))
+    stages["catalog"], _ = timed("catalog", lambda: run_catalog(home))
+    for stage in stages.values():
+        stage["source_rows_per_second"] = round(report.rows / stage["seconds"]) if stage["seconds"] else None
+    pipeline = sum(stages[s]["seconds"] for s in PIPELINE)
+    lake_bytes = sum(f.stat().st_size for f in home.lake.rglob("*") if f.is_file())
+    return {
+        "persons": persons, "source_rows": report.rows, "floor_rows": floor_rows,
+        "floor_parquet_mib": round(floor_bytes / 2**20, 1), "lake_mib": round(lake_bytes / 2**20, 1),
+        "stages": stages, "pipeline_seconds": round(pipeline, 1),
+        "pipeline_peak_mib": max(stages[s]["peak_mib"] for s in PIPELINE),
+        "pipeline_vs_io_floor": round(pipeline / stages["io_floor"]["seconds"], 1),
+    }
+
+
+def exponent(sizes: list[int], seconds: list[float]) -> float | None:
+    """Least squares slope of log(seconds) on log(size)."""
+    if len(sizes) < 2:
+        return None
+    xs, ys = [math.log(s) for s in sizes], [math.log(max(t, 1e-3)) for t in seconds]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs), 2)
+
+
+def scaling(runs: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Per stage: the exponent between each pair of consecutive sizes, and the fit over all of them.
+
+    Every stage has a fixed cost (an Airflow child, a Spark session, GX suites) that a small city
+    does not amortise, so the exponent between the two largest sizes is the one that says how the
+    stage grows; the fit over all sizes understates it."""
+    sizes = [r["persons"] for r in runs]
+
+    def of(seconds: list[float]) -> dict[str, float | None]:
+        out: dict[str, float | None] = {f"{a}-{b}": exponent([a, b], [ta, tb])
+                                        for a, b, ta, tb in zip(sizes, sizes[1:], seconds, seconds[1:], strict=False)}
+        out["fit"] = exponent(sizes, seconds)
+        return out
+
+    result = {name: of([r["stages"][name]["seconds"] for r in runs]) for name in ("generate", "io_floor", *PIPELINE)}
+    result["pipeline"] = of([r["pipeline_seconds"] for r in runs])
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    runs = result["runs"]
+    pairs = [k for k in result["scaling_exponent"]["pipeline"] if k != "fit"]
+    lines = ["| stage | " + " | ".join(f"{r['persons']:,} persons: s (peak MiB)" for r in runs) + " | "
+             + " | ".join(f"exponent {p.replace('-', '→')}" for p in pairs) + " |",
+             "|---|" + "---:|" * (len(runs) + len(pairs))]
+
+    def exponents(name: str) -> str:
+        return " | ".join(str(result["scaling_exponent"][name][p]) for p in pairs) if name in result[
+            "scaling_exponent"] else " | ".join("" for _ in pairs)
+
+    for name in ("generate", "io_floor", *PIPELINE):
+        cells = [f"{r['stages'][name]['seconds']:.1f} ({r['stages'][name]['peak_mib']:,})" for r in runs]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {exponents(name)} |")
+    lines.append("| **pipeline** (ingest → catalog) | " + " | ".join(f"**{r['pipeline_seconds']:.1f}** "
+                                                                  f"({r['pipeline_peak_mib']:,})" for r in runs)
+                 + f" | {exponents('pipeline')} |")
+    blank = " | ".join("" for _ in pairs)
+    lines.append("| pipeline ÷ I/O floor | " + " | ".join(f"{r['pipeline_vs_io_floor']}×" for r in runs)
+                 + f" | {blank} |")
+    lines.append("| source rows | " + " | ".join(f"{r['source_rows']:,}" for r in runs) + f" | {blank} |")
+    lines.append("| lake size, MiB | " + " | ".join(f"{r['lake_mib']:,}" for r in runs) + f" | {blank} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--root", help="a folder for the cities (default: a temporary one, removed after)")
+    parser.add_argument("--json", help="write the results here as JSON (they are printed either way)")
+    parser.add_argument("--markdown", help="write the results table to this Markdown file")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    # The DAG children read these: a developer's own override folders must not change what is measured.
+    for name in ("CITYLAKE_SOURCES", "CITYLAKE_CONFIG"):
+        os.environ.pop(name, None)
+
+    root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="citylake-pipeline-"))
+    runs: list[dict[str, Any]] = []
+    try:
+        for persons in sorted(args.persons):
+            runs.append(run_size(persons, args.seed, root))
+            if not args.root:
+                shutil.rmtree(root / f"city-{persons}")
+            # Written after every size: the largest city takes hours, and the smaller ones stand alone.
+            report(runs, args)
+    finally:
+        if not args.root:
+            shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps(summary(runs), ensure_ascii=False, indent=2))
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "load_average_after": [round(x, 1) for x in os.getloadavg()]},
+            "runs": runs, "scaling_exponent": scaling(runs)}
+
+
+def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    result = summary(runs)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(result), encoding="utf-8")
+
+if __name__ == "__main__":
+    main()
