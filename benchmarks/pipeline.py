@@ -15,7 +15,7 @@ size (least squares slope of log time on log persons; 1.0 is linear). Goals (iss
 the floor at 1 million persons, exponent ≤ 1.1.
 
     .venv/bin/python benchmarks/pipeline.py --persons 10000 100000 [--root DIR] [--json OUT]
-        [--markdown docs/benchmarks.md]
+        [--markdown TABLE.md] [--add-to EARLIER.json]
 
 Timings on a shared 2-core machine are noisy: compare ratios measured in one run, not seconds
 across runs.
@@ -179,6 +179,8 @@ def main() -> None:
     parser.add_argument("--root", help="a folder for the cities (default: a temporary one, removed after)")
     parser.add_argument("--json", help="write the results here as JSON (they are printed either way)")
     parser.add_argument("--markdown", help="write the results table to this Markdown file")
+    parser.add_argument("--add-to", help="a JSON file of an earlier run: its other sizes join this run's "
+                                         "(e.g. a small size rerun on a quiet machine)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     # The DAG children read these: a developer's own override folders must not change what is measured.
@@ -186,10 +188,12 @@ def main() -> None:
         os.environ.pop(name, None)
 
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="citylake-pipeline-"))
-    runs: list[dict[str, Any]] = []
+    earlier = json.loads(Path(args.add_to).read_text(encoding="utf-8"))["runs"] if args.add_to else []
+    runs = [r for r in earlier if r["persons"] not in args.persons]
     try:
         for persons in sorted(args.persons):
             runs.append(run_size(persons, args.seed, root))
+            runs.sort(key=lambda r: r["persons"])
             if not args.root:
                 shutil.rmtree(root / f"city-{persons}")
             # Written after every size: the largest city takes hours, and the smaller ones stand alone.

@@ -48,7 +48,7 @@ def updated_at(role: Role) -> Column:
     from pyspark.sql import functions as F
 
     column = role.table.update_column
-    return (F.col(column) if column else F.lit(None)).cast("timestamp").alias("updated_at")
+    return (F.col(column) if column else F.lit(None)).try_cast("timestamp").alias("updated_at")
 
 
 def attributes(role: Role) -> Column:

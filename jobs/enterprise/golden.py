@@ -124,7 +124,7 @@ def employees_by_month(linked: DataFrame, as_of: date, months: int) -> DataFrame
     from pyspark.sql import functions as F
 
     insured = linked.where((F.col("source_table") == "renshe.AC02") & F.col("enterprise_id").isNotNull())
-    start = F.to_date(F.col("attributes")["insured_from"], "yyyyMMdd")
+    start = F.try_to_date(F.col("attributes")["insured_from"], "yyyyMMdd")
     per_month = (insured.select("enterprise_id", F.col("attributes")["insured_id_number"].alias("person"),
                                 start.alias("start"), F.col("attributes")["insurance_status"].alias("status"),
                                 F.explode(_months(as_of, months)).alias("month"))
@@ -147,8 +147,8 @@ def tax_by_month(linked: DataFrame, as_of: date, months: int) -> DataFrame:
     a = F.col("attributes")
     first = F.add_months(F.trunc(F.lit(as_of), "month"), -(months - 1))
     distinct = (returns.select("enterprise_id", a["tax_item"].alias("tax_item"),
-                               F.to_date(a["period_start"]).alias("start"), a["period_end"].alias("end"),
-                               a["tax_amount"].cast("double").alias("amount"))
+                               F.try_to_date(a["period_start"]).alias("start"), a["period_end"].alias("end"),
+                               a["tax_amount"].try_cast("double").alias("amount"))
                 .where(F.col("start") >= first).dropDuplicates())
     per_month = (distinct.groupBy("enterprise_id", F.date_format("start", "yyyy-MM").alias("month"), "tax_item")
                  .agg(F.round(F.sum("amount"), 2).alias("amount"), F.count("*").alias("returns")))
@@ -164,7 +164,7 @@ def properties_held(linked: DataFrame) -> DataFrame:
     a = F.col("attributes")
     return held.groupBy("enterprise_id").agg(F.array_sort(F.collect_list(F.struct(
         a["property_unit"].alias("property_unit"), a["property_certificate"].alias("certificate"),
-        a["property_location"].alias("location"), a["property_area"].cast("double").alias("area"),
+        a["property_location"].alias("location"), a["property_area"].try_cast("double").alias("area"),
         a["property_use"].alias("use"), F.col("record_key")))).alias("properties"))
 
 
@@ -205,8 +205,8 @@ def golden(linked: DataFrame, enterprises: DataFrame, priority: Priority, as_of:
     empty = F.array().cast
     out = out.select(
         F.col("enterprise_id").alias("uscc"), "pilot_code", "name", "enterprise_type", "status",
-        "industry_section", "industry_code", F.col("registered_capital").cast("double").alias("registered_capital"),
-        F.to_date("established_date").alias("established_date"), "registration_authority",
+        "industry_section", "industry_code", F.col("registered_capital").try_cast("double").alias("registered_capital"),
+        F.try_to_date("established_date").alias("established_date"), "registration_authority",
         F.col("address").alias("registered_address"), "address_id", "address_level", "legal_rep_person_id",
         "legal_rep_name",
         F.coalesce("employer_codes", empty("array<string>")).alias("employer_codes"),

@@ -111,7 +111,7 @@ def golden(linked: DataFrame, priority: Priority) -> tuple[DataFrame, DataFrame]
         *[F.max(F.when(F.col("attribute") == a, F.col("value"))).alias(a) for a in priority.attributes],
         F.map_from_entries(F.collect_list(F.struct("attribute", "provenance"))).alias("provenance"))
     if "birth_date" in priority.attributes:
-        pivoted = pivoted.withColumn("birth_date", F.col("birth_date").cast("date"))
+        pivoted = pivoted.withColumn("birth_date", F.col("birth_date").try_cast("date"))
     counts = linked.groupBy("person_id").agg(F.count("*").alias("record_count"),
                                              F.array_sort(F.collect_set("source_table")).alias("sources"))
     persons = linked.select("person_id").distinct().join(pivoted, "person_id", "left").join(counts, "person_id")

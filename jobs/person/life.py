@@ -79,8 +79,10 @@ def life_status(linked: DataFrame, as_of: date) -> DataFrame:
         .when(active, F.concat(F.lit("正常参保 "), table, F.lit(" "), F.col("record_key")))
         .when(stopped, F.concat(F.lit("终止参保 "), table, F.lit(" "), F.col("record_key"))))
     window_start = F.date_sub(F.lit(as_of), ACTIVITY_DAYS)
-    death_date = F.to_date(F.regexp_replace(F.when(died, attr.getItem("death_date")), "-", ""), "yyyyMMdd")
-    cancel_date = F.to_date(F.when(cancelled_death, attr.getItem("cancel_date")), "yyyyMMdd")
+    # A source's impossible date (20260231, kept in quarantine and read from there) is no date here,
+    # not a failed build: under Spark's ANSI mode to_date raises on it.
+    death_date = F.try_to_date(F.regexp_replace(F.when(died, attr.getItem("death_date")), "-", ""), "yyyyMMdd")
+    cancel_date = F.try_to_date(F.when(cancelled_death, attr.getItem("cancel_date")), "yyyyMMdd")
     per_person = linked.groupBy("person_id").agg(
         F.max(died | cancelled_death).alias("dead"),
         F.max(live_registration | active).alias("alive_evidence"),

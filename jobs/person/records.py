@@ -196,7 +196,7 @@ def _standardise(frame: DataFrame) -> DataFrame:
         "record_id", "system", "source_table", "record_key", "role", "layer", "batch_id",
         F.col("raw_id_number").alias("id_number_raw"), F.col("_std.id_number").alias("id_number"),
         F.col("_std.name").alias("name"), F.col("_std.sex").alias("sex"),
-        F.col("_std.birth_date").cast("date").alias("birth_date"), F.col("_std.ethnicity").alias("ethnicity"),
+        F.col("_std.birth_date").try_cast("date").alias("birth_date"), F.col("_std.ethnicity").alias("ethnicity"),
         F.col("_std.address").alias("address"), F.col("_std.phone").alias("phone"), "updated_at", "attributes",
         "party")
 
