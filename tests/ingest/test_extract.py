@@ -40,6 +40,15 @@ def _crash_before_audit(monkeypatch):
     monkeypatch.setattr(extract_module, "_record", crash)
 
 
+def _execute(url: str, *statements: str) -> None:
+    """Change the department's source database as its own application would."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    engine.dispose()
+
+
 def _bronze_ops(lake, table, batch_id):
     rows = lake.read_arrow(table, columns=["_op"], filter=pc.field("_batch_id") == batch_id).read_all()
     ops = rows.column("_op").to_pylist()
@@ -149,10 +158,7 @@ def test_a_drifted_batch_killed_before_or_within_its_records_is_recorded_once(ci
     table = system.table("QYDJ")
     url = source_url(system, city)
     ingest_table(system, table, "b1", lake, url)
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql('ALTER TABLE "QYDJ" ADD COLUMN "JYFW" VARCHAR(200)')
-    engine.dispose()
+    _execute(url, 'ALTER TABLE "QYDJ" ADD COLUMN "JYFW" VARCHAR(200)')
     _crash_before_audit(monkeypatch)
     with pytest.raises(RuntimeError, match="crash"):
         ingest_table(system, table, "b2", lake, url)
@@ -163,10 +169,7 @@ def test_a_drifted_batch_killed_before_or_within_its_records_is_recorded_once(ci
     schema, = gov.read(lake, gov.SOURCE_SCHEMA, batch_id="b2")
     assert "JYFW" in json.loads(schema["columns_json"])
 
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql('ALTER TABLE "QYDJ" ADD COLUMN "ZCZB2" VARCHAR(20)')
-    engine.dispose()
+    _execute(url, 'ALTER TABLE "QYDJ" ADD COLUMN "ZCZB2" VARCHAR(20)')
 
     def crash(job, at):
         raise RuntimeError("crash")
@@ -198,13 +201,9 @@ def test_schema_drift_is_recorded_and_new_columns_kept(city, lake):
     table = system.table("QYDJ")
     url = source_url(system, city)
     ingest_table(system, table, "b1", lake, url)
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql('ALTER TABLE "QYDJ" ADD COLUMN "JYFW" VARCHAR(200)')
-        conn.exec_driver_sql('ALTER TABLE "QYDJ" DROP COLUMN "DJJG"')
-        conn.exec_driver_sql("UPDATE \"QYDJ\" SET \"JYFW\" = '软件开发', \"GXSJ\" = '2030-01-01 00:00:00' "
-                             "WHERE \"PRIPID\" IN (SELECT \"PRIPID\" FROM \"QYDJ\" LIMIT 5)")
-    engine.dispose()
+    _execute(url, 'ALTER TABLE "QYDJ" ADD COLUMN "JYFW" VARCHAR(200)', 'ALTER TABLE "QYDJ" DROP COLUMN "DJJG"',
+             "UPDATE \"QYDJ\" SET \"JYFW\" = '软件开发', \"GXSJ\" = '2030-01-01 00:00:00' "
+             "WHERE \"PRIPID\" IN (SELECT \"PRIPID\" FROM \"QYDJ\" LIMIT 5)")
     result = ingest_table(system, table, "b2", lake, url)
     changes = {(d["column"], d["change"]) for d in result.drift}
     assert changes == {("JYFW", "added"), ("DJJG", "removed")}
