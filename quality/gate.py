@@ -109,13 +109,13 @@ def _gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id:
     original, deleted, extracted_at = batch.rows, batch.deleted_keys, batch.extracted_at
     result.rows_read = batch.rows_read
     key = table.primary_key[0]
-    presence = Presence(original)
-    checked = waive_exempted(check_frame(original, table, presence), table,
+    presence, judged = Presence(original), {}
+    checked = waive_exempted(check_frame(original, table, presence, judged), table,
                              exemptions(lake, f"{system.code}.{table.name}"))
     has_error = np.array([bool(e) for e in checked["_errors"]], dtype=bool)
     result.error_rate = float(has_error.mean()) if len(checked) else 0.0
     record_results(lake, check_results(lake, system, table, gate_id, bronze_batch_id, original, checked,
-                                       extracted_at, presence), gate_id)
+                                       extracted_at, presence, judged), gate_id)
     feedback = record_findings(lake, system, table, gate_id, checked, deleted, owns_rule=is_row_rule)
     result.issues_opened, result.issues_fixed = feedback["opened"], feedback["fixed"]
     if (error_threshold is not None and result.error_rate > error_threshold
@@ -208,8 +208,9 @@ def read_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: 
 
 def check_results(lake, system: SourceSystem, table: SourceTable, gate_id: str, bronze_batch_id: str,
                   original: pd.DataFrame, checked: pd.DataFrame, extracted_at: datetime,
-                  presence: Presence | None = None) -> list[dict]:
-    """``governance.rule_result`` rows of the batch: every check of the table, failed or not."""
+                  presence: Presence | None = None, judged: dict[str, int] | None = None) -> list[dict]:
+    """``governance.rule_result`` rows of the batch: every check of the table, failed or not
+    (``judged``: check_frame's rows judged per check function)."""
     checks = table_checks(table)
     failing = failing_rows(checked, table)
     presence = Presence(original) if presence is None else presence
@@ -223,8 +224,8 @@ def check_results(lake, system: SourceSystem, table: SourceTable, gate_id: str, 
             b = freshness_check(original[table.update_column], extracted_at, table.freshness_days)
             counts[check.check_id] = (b.evaluated, b.failed, b.observed)
         else:
-            counts[check.check_id] = (evaluated_rows(check, original, checked, presence), failing.get(check.check_id, 0),
-                                      None)
+            counts[check.check_id] = (evaluated_rows(check, original, checked, presence, judged),
+                                      failing.get(check.check_id, 0), None)
     return result_rows(system, table, gate_id, checks, counts)
 
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from citylake.quality.checks import UNCONVERTED, UPDATE_TIME_MISSING
+from citylake.quality.check_functions import filter_mask, judge, with_defaults
+from citylake.quality.checks import UNCONVERTED, UPDATE_TIME_MISSING, Check, finding_kind, table_checks
 from citylake.schemas import simplified
 from citylake.schemas.fast_paths import accept
 from citylake.schemas.standards import NAME_VALIDATORS, TEXT_VALIDATORS, StandardField, standard_field
@@ -64,13 +65,15 @@ def silver_value(field: StandardField, value):
     return simplified.to_simplified(value) if field.validator in NAME_VALIDATORS and isinstance(value, str) else value
 
 
-def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None = None) -> pd.DataFrame:
+def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None = None,
+                rows_judged: dict[str, int] | None = None) -> pd.DataFrame:
     """``frame`` (a department table's rows) with its mapped columns standardised and two added
     columns, ``_errors`` and ``_warnings``.
 
     Each distinct value of a column is judged once (``pd.factorize``): codes, dates and names repeat
     across a batch, and a validator costs far more than a lookup. ``presence``, when given, receives
-    each mapped column's has-a-value mask.
+    each mapped column's has-a-value mask; ``rows_judged``, the rows each check function judged, by
+    check id (``governance.rule_result``'s evaluated count).
     """
     out = frame.copy()
     errors: list[list[dict]] = [[] for _ in range(len(frame))]
@@ -135,9 +138,132 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
     _key_checks(out, table, errors)
     _update_time_check(frame, table, warnings)
     _unconverted_check(frame, table, errors)
+    checks = table_checks(table)
+    dropped: dict[str, list[int]] = defaultdict(list)
+    counts = _function_checks(frame, table, checks, standardised, valid, present, errors, warnings, dropped)
+    if rows_judged is not None:
+        rows_judged.update(counts)
+    _rule_criticality(checks, table, errors, warnings, dropped)
+    for column, rows in dropped.items():
+        values = out[column].to_numpy(dtype=object, copy=True)
+        values[rows] = None
+        out[column] = values
     out["_errors"] = errors
     out["_warnings"] = warnings
     return out
+
+
+DROPPED = "该值未进入 silver (the value is left out of silver; the record is kept)"
+
+
+def _arrow_values(values: list):
+    """Distinct values as one Arrow array (as text when the column mixes types)."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([str(v) for v in values], pa.string())
+
+
+def _function_checks(frame, table: SourceTable, checks: list[Check], standardised, valid, present, errors, warnings,
+                     dropped) -> dict[str, int]:
+    """The check functions' findings (citylake.quality.check_functions), each distinct value judged
+    once; the rows judged per check. A mapped column's function sees its standardised values where
+    its standard accepts them (an invalid value is the standard's finding already); an unmapped
+    column's, its present values as written. A rule's filter narrows the rows."""
+    mapped = {c: f for c, f, _ in table.mapped_columns()}
+    counts: dict[str, int] = {}
+    for check in checks:
+        spec = check.spec
+        if not spec.function:
+            continue
+        column = check.columns[0]
+        if column not in frame.columns:  # as for a mapped column the batch lacks: nothing to judge
+            counts[check.check_id] = 0
+            continue
+        if column in standardised:
+            values, usable = standardised[column], valid[column] & present[column]
+        else:
+            values = frame[column].to_numpy(dtype=object)
+            usable = presence_mask(*pd.factorize(frame[column].astype(object), use_na_sentinel=True))
+        if check.filter:
+            try:
+                usable = usable & filter_mask(frame, check.filter)
+            except ValueError as exc:
+                raise ValueError(f"{check.check_id}: {exc}") from None
+        rows = np.flatnonzero(usable)
+        counts[check.check_id] = len(rows)
+        if not len(rows):
+            continue
+        codes, uniques = pd.factorize(pd.Series(values[rows], dtype=object))
+        try:
+            passes = judge(spec.function, _arrow_values(list(uniques)), check.function_arguments)
+        except (ValueError, TypeError, NotImplementedError) as exc:  # the message names no value
+            raise ValueError(f"{check.check_id}: {spec.function} failed on the batch ({type(exc).__name__}: "
+                             f"{exc})") from None
+        label = f"{standard_field(mapped[column]).name_zh}({column})" if column in mapped else column
+        message = spec.message.format_map(_Arguments(with_defaults(spec.function, check.function_arguments), label))
+        criticality = check.criticality
+        if criticality == "drop_value":
+            message = f"{message}; {DROPPED}"
+        finding = Finding(f"{mapped.get(column, column)}.{check.kind}", message, (column,), criticality).as_dict()
+        target = errors if criticality == ERROR else warnings
+        for i in rows[~passes[codes]]:
+            target[i].append(finding)
+            if criticality == "drop_value":
+                dropped[column].append(i)
+    return counts
+
+
+class _Arguments(dict):
+    """A message's placeholders: ``{field}`` and the rule's arguments (an argument left at None reads
+    as nothing); an unknown one stays as written."""
+
+    def __init__(self, arguments: dict, field: str):
+        super().__init__({k: ", ".join(map(str, v)) if isinstance(v, list) else "" if v is None else v
+                          for k, v in arguments.items()}, field=field)
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _rule_criticality(checks: list[Check], table: SourceTable, errors, warnings, dropped) -> None:
+    """Move the findings of built-in checks a rule gave another criticality (schemas/rules.py): to
+    ``_warnings`` for a warning or ``drop_value`` (which also leaves the value out of silver), to
+    ``_errors`` for an error."""
+    wanted = {(c.columns[0], c.kind): c.rule_criticality for c in checks
+              if c.rule_criticality and not c.spec.function and c.kind != "cross_source"
+              and c.rule_criticality != c.spec.criticality}
+    if not wanted:
+        return
+    validators = {c: standard_field(f).validator for c, f, _ in table.mapped_columns()}
+    columns = {column for column, _ in wanted}
+    restated: dict[int, dict] = {}
+
+    def moved(finding: dict) -> str | None:
+        if len(finding["columns"]) != 1 or finding["columns"][0] not in columns:
+            return None
+        column = finding["columns"][0]
+        return wanted.get((column, finding_kind(finding["rule"], validators.get(column))))
+
+    for i in range(len(errors)):
+        if not (errors[i] or warnings[i]):
+            continue
+        kept_errors, kept_warnings = [], []
+        for finding in (*errors[i], *warnings[i]):
+            criticality = moved(finding)
+            if criticality is None:
+                (kept_errors if any(finding is f for f in errors[i]) else kept_warnings).append(finding)
+                continue
+            if criticality == "drop_value":
+                if id(finding) not in restated:
+                    restated[id(finding)] = {**finding, "message": f"{finding['message']}; {DROPPED}"}
+                kept_warnings.append(restated[id(finding)])
+                dropped[finding["columns"][0]].append(i)
+            else:
+                (kept_errors if criticality == ERROR else kept_warnings).append(finding)
+        errors[i], warnings[i] = kept_errors, kept_warnings
 
 
 @dataclass(frozen=True)

@@ -64,21 +64,28 @@ def failing_rows(checked: pd.DataFrame, table: SourceTable) -> Counter:
     """Rows failing each check, by check id (a row counts once per check)."""
     validators = {c: standard_field(f).validator for c, f, _ in table.mapped_columns()}
     counts: Counter = Counter()
-    for criticality, column in (("error", "_errors"), ("warning", "_warnings")):
+    for column in ("_errors", "_warnings"):
         for findings in checked[column]:
             if not findings:
                 continue
             seen = set()
             for f in findings:
                 columns = tuple(f["columns"])
-                kind = finding_kind(f["rule"], criticality, validators.get(columns[-1]))
+                kind = finding_kind(f["rule"], validators.get(columns[-1]))
                 seen.add(finding_check_id(table.name, kind, columns))
             counts.update(seen)
     return counts
 
 
-def evaluated_rows(check: Check, frame: pd.DataFrame, checked: pd.DataFrame, presence: Presence | None = None) -> int:
-    """How many elements ``check`` evaluated in the batch (``frame``: the rows as extracted)."""
+def evaluated_rows(check: Check, frame: pd.DataFrame, checked: pd.DataFrame, presence: Presence | None = None,
+                   judged: dict[str, int] | None = None) -> int:
+    """How many elements ``check`` evaluated in the batch (``frame``: the rows as extracted).
+    ``judged``: the rows each check function judged, as :func:`citylake.quality.row_checks.check_frame`
+    counted them (its rule's filter and the column's own validity decide)."""
+    if check.spec.function:
+        if judged is None or check.check_id not in judged:
+            raise ValueError(f"{check.check_id}: check_frame's count of the rows it judged is needed")
+        return judged[check.check_id]
     presence = Presence(frame) if presence is None else presence
     if check.kind in ("key_present", "key_unique", "update_time_present", "convertible"):
         return len(frame)  # judged on every row (the _unconverted column may be absent: all converted)

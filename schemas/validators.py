@@ -27,6 +27,9 @@ from citylake.schemas.identifiers import (
 
 SEVERITY_ERROR = "error"
 SEVERITY_REVIEW = "review"
+# The rules whose verdicts have SEVERITY_REVIEW (a finding's check kind is told by its rule:
+# citylake.quality.checks.finding_kind).
+REVIEW_RULES = frozenset({"uscc.check_digit", "mobile.prefix"})
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pydantic import Field, field_validator, model_validator
 
 from citylake.config_model import ConfigModel, validate_document
 from citylake.configuration import ConfigurationError, read_yaml
+from citylake.schemas.rules import RuleEntry
 from citylake.schemas.standards import standard_field
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ class SourceTable:
     # ASCII snake_case. The registry's ``lake_name``, else the source name lowercased; a source
     # table named in Chinese (优抚对象信息) keeps that name here and in the catalog.
     lake_name: str = ""
+    # The table's own quality rules (citylake.schemas.rules, ``arguments.column`` the column): check
+    # functions, or a built-in check's criticality for one column; they replace the standard field's.
+    rules: tuple[RuleEntry, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.lake_name:
@@ -139,6 +143,10 @@ class TableEntry(ConfigModel):
     max_volume_change: float = Field(0.2, ge=0, description="the live row count may change by this share")
     lake_name: str | None = Field(None, json_schema_extra={"pattern": f"^{_LAKE_NAME.pattern}$"},
                                   description="ASCII snake_case name in the lake (default: name lowercased)")
+    checks: list[RuleEntry] = Field(default_factory=list,
+                                    description="quality rules of the table's columns ({criticality, check: {function, "
+                                                "arguments: {column, ...}}, filter}, as dqx); they replace the standard "
+                                                "field's rule of the same function")
 
     @field_validator("primary_key")
     @classmethod
@@ -176,7 +184,25 @@ class TableEntry(ConfigModel):
                 standard_field(match.group(1))
             except KeyError as exc:
                 raise ValueError(f"columns.{column}: {exc.args[0]}") from None
+        self._known_rules()
         return self
+
+    def _known_rules(self) -> None:
+        from citylake.quality.checks import rule_problem
+
+        seen = set()
+        for i, rule in enumerate(self.checks):
+            column = rule.column
+            if not isinstance(column, str) or not column:
+                raise ValueError(f"checks[{i}]: check.arguments.column must name the column the rule judges")
+            if (column, rule.check.function) in seen:
+                raise ValueError(f"checks[{i}]: a second rule of {rule.check.function} on {column}")
+            seen.add((column, rule.check.function))
+            target = self.columns.get(column)
+            field = standard_field(_STANDARD_FIELD.match(target).group(1)) if target else None
+            problem = rule_problem(rule, field, is_key=column in self.primary_key)
+            if problem:
+                raise ValueError(f"checks[{i}] ({column}): {problem}")
 
     def build(self) -> SourceTable:
         incremental = self.load == "incremental"
@@ -189,7 +215,8 @@ class TableEntry(ConfigModel):
             DEFAULT_LOOKBACK_MINUTES if incremental else 0,
             error_threshold=float(self.error_threshold), error_threshold_min_rows=self.error_threshold_min_rows,
             freshness_days=float(self.freshness_days if self.freshness_days is not None else 2.0),
-            max_volume_change=float(self.max_volume_change), lake_name=self.lake_name or self.name.lower())
+            max_volume_change=float(self.max_volume_change), lake_name=self.lake_name or self.name.lower(),
+            rules=tuple(self.checks))
 
 
 class SystemFile(ConfigModel):

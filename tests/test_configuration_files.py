@@ -136,7 +136,7 @@ BROKEN = {
     "standards": ("type: string", "type: text",
                   "fields.id_number.type: Input should be 'string', 'date', 'integer' or 'decimal', got 'text'"),
     "indicators": ("criticality: error", "criticality: fatal",
-                   "checks.valid.criticality: Input should be 'error' or 'warning', got 'fatal'"),
+                   "checks.valid.criticality: Input should be 'error', 'warning' or 'drop_value', got 'fatal'"),
     "cross_source": ("criticality: warning", "criticality: sometimes",
                      "rules[0] (cross.insured_after_death).criticality: Input should be 'error' or 'warning', "
                      "got 'sometimes'"),

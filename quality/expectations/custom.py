@@ -38,6 +38,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     multicolumn_condition_partial,
 )
 
+from citylake.quality.check_functions import filter_mask, judge
 from citylake.quality.row_checks import agrees_with_id, has_traditional, is_missing, writing_fixes
 from citylake.schemas.standards import standard_field as lookup_field
 
@@ -142,6 +143,64 @@ class ColumnPairValuesAgreeWithIdNumber(ColumnPairMapMetricProvider):
                          dtype=bool)
 
 
+def _passes_check_function(values: pd.Series, rows: pd.DataFrame | None, function: str, arguments: dict,
+                           row_filter: str | None, standard_field: str | None) -> pd.Series:
+    """Row by row, whether ``values`` pass a check function (citylake.quality.check_functions) as
+    the gate judges them: on the standardised value where the column maps a standard field and its
+    validator accepts the value, and only on the rows where ``row_filter`` holds on ``rows``."""
+    import numpy as np
+
+    from citylake.quality.row_checks import _arrow_values
+
+    field = lookup_field(standard_field) if standard_field else None
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    judged = np.zeros(len(uniques), dtype=bool)
+    standard = list(uniques)
+    for k, raw in enumerate(uniques):
+        if is_missing(raw):
+            continue
+        verdict = field.validate(raw) if field is not None else None
+        judged[k] = verdict is None or verdict.ok
+        if verdict is not None and verdict.value is not None:
+            standard[k] = verdict.value
+    usable = np.append(judged, False)[codes]
+    if row_filter:
+        usable &= filter_mask(rows, row_filter)
+    judged_rows = np.flatnonzero(usable)
+    passes = np.ones(len(values), dtype=bool)
+    if len(judged_rows):
+        value_codes, distinct = pd.factorize(pd.Series(np.asarray(standard, dtype=object)[codes[judged_rows]],
+                                                       dtype=object))
+        passes[judged_rows] = judge(function, _arrow_values(list(distinct)), arguments)[value_codes]
+    return pd.Series(passes, index=values.index, dtype=bool)
+
+
+class ColumnValuesPassCheckFunction(ColumnMapMetricProvider):
+    """The value passes a check function (a rule without a filter, or one naming this column only)."""
+
+    condition_metric_name = "column_values.pass_check_function"
+    condition_value_keys = ("function", "arguments", "row_filter", "standard_field")
+    filter_column_isnull = False
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column, function, arguments, row_filter, standard_field, **kwargs):
+        return _passes_check_function(column, column.to_frame(), function, arguments, row_filter, standard_field)
+
+
+class MulticolumnValuesPassCheckFunction(MulticolumnMapMetricProvider):
+    """The first column's value passes a check function on the rows where the rule's filter holds
+    (the other columns of ``column_list`` are those the filter names)."""
+
+    condition_metric_name = "multicolumn_values.pass_check_function"
+    condition_domain_keys = (*_CONDITION_DOMAIN, "column_list", "ignore_row_if")
+    condition_value_keys = ("function", "arguments", "row_filter", "standard_field")
+
+    @multicolumn_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column_list, function, arguments, row_filter, standard_field, **kwargs):
+        return _passes_check_function(column_list[column_list.columns[0]], column_list, function, arguments,
+                                      row_filter, standard_field)
+
+
 class ColumnNewestChangeAgeDays(ColumnAggregateMetricProvider):
     """Days between the newest change time in the column (department local time) and ``as_of``."""
 
@@ -220,6 +279,35 @@ class ExpectColumnPairValuesToAgreeWithIdNumber(ColumnPairMapExpectation):
     success_keys = ("column_A", "column_B", "standard_field", "ignore_row_if", "mostly")
     args_keys = ("column_A", "column_B", "standard_field")
     library_metadata: ClassVar[dict] = {"tags": ["citylake", "consistency"], "contributors": ["citylake"]}
+
+
+class ExpectColumnValuesToPassCheckFunction(ColumnMapExpectation):
+    """Values pass a check function of quality/indicators.yaml with the rule's arguments (where
+    ``row_filter``, a filter on this column alone, holds)."""
+
+    function: str
+    arguments: dict = pydantic.Field(default_factory=dict)
+    row_filter: Union[str, None] = None  # noqa: UP007 (GX's pydantic v1 models want typing.Union)
+    standard_field: Union[str, None] = None  # noqa: UP007
+    map_metric = "column_values.pass_check_function"
+    success_keys = ("function", "arguments", "row_filter", "standard_field", "mostly")
+    args_keys = ("column", "function", "arguments")
+    library_metadata: ClassVar[dict] = {"tags": ["citylake", "check function"], "contributors": ["citylake"]}
+
+
+class ExpectFilteredColumnValuesToPassCheckFunction(MulticolumnMapExpectation):
+    """``column_list[0]``'s values pass a check function with the rule's arguments, on the rows where
+    ``row_filter`` (the rule's SQL filter on ``column_list[1:]``) holds."""
+
+    function: str
+    arguments: dict = pydantic.Field(default_factory=dict)
+    row_filter: str
+    standard_field: Union[str, None] = None  # noqa: UP007
+    ignore_row_if: Literal["all_values_are_missing", "any_value_is_missing", "never"] = pydantic.Field(
+        default="never")
+    map_metric = "multicolumn_values.pass_check_function"
+    success_keys = ("column_list", "function", "arguments", "row_filter", "standard_field", "ignore_row_if", "mostly")
+    library_metadata: ClassVar[dict] = {"tags": ["citylake", "check function"], "contributors": ["citylake"]}
 
 
 class ExpectColumnNewestChangeToBeRecent(ColumnAggregateExpectation):

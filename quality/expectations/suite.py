@@ -14,6 +14,7 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from citylake.quality.check_functions import filter_columns
 from citylake.quality.checks import Check, table_checks
 from citylake.quality.expectations import custom
 from citylake.sources.registry import SourceSystem, SourceTable
@@ -31,9 +32,20 @@ def expectation(check: Check, table: SourceTable):
         return None
     spec = check.spec
     common = {"meta": {"check_id": check.check_id, "kind": check.kind, "indicator_code": spec.code,
-                       "indicator": spec.indicator, "check_name": spec.name_zh, "criticality": spec.criticality},
-              "severity": "critical" if spec.criticality == "error" else "warning"}
+                       "indicator": spec.indicator, "check_name": spec.name_zh, "criticality": check.criticality},
+              "severity": "critical" if check.criticality == "error" else "warning"}
     column = check.columns[0] if check.columns else None
+    # A filter naming other columns takes them along in the expectation's column list: its metric
+    # evaluates the filter.
+    others = [c for c in filter_columns(check.filter) if c != column] if spec.function and check.filter else []
+    if others:
+        return custom.ExpectFilteredColumnValuesToPassCheckFunction(
+            column_list=[column, *others], function=spec.function, arguments=check.function_arguments,
+            row_filter=check.filter, standard_field=check.standard_field, **common)
+    if spec.function:
+        return custom.ExpectColumnValuesToPassCheckFunction(
+            column=column, function=spec.function, arguments=check.function_arguments, row_filter=check.filter,
+            standard_field=check.standard_field, **common)
     if check.kind in ("valid", "valid_code", "review"):
         return custom.ExpectColumnValuesToConformToStandard(
             column=column, standard_field=check.standard_field, outcome="review" if check.kind == "review" else "error",

@@ -120,7 +120,7 @@ def top_rules(lake, department: str, limit: int = TOP_RULES) -> pd.DataFrame:
     rows = []
     for rule, group in issues.groupby("rule"):
         first = group.iloc[0]
-        kind = finding_kind(rule, first["severity"], _validator(first["standard_field"]))
+        kind = finding_kind(rule, _validator(first["standard_field"]))
         spec = check_kind(kind)
         rows.append({"rule": rule, "code": spec.code, "indicator": spec.indicator, "check_name": spec.name_zh,
                      "description": group["description"].value_counts().index[0],

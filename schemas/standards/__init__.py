@@ -27,6 +27,7 @@ from citylake.config_files import folder_files
 from citylake.config_model import ConfigModel, validate_document
 from citylake.configuration import ConfigurationError, read_yaml
 from citylake.schemas import validators
+from citylake.schemas.rules import RuleEntry
 
 STANDARDS_DIR = Path(__file__).parent
 TYPES = ("string", "date", "integer", "decimal")
@@ -100,6 +101,9 @@ class StandardField:
     description: str
     # The most characters (code points) the field holds; None: no limit beyond its validator's.
     max_length: int | None = None
+    # Rules of every column mapped to the field (citylake.schemas.rules): check functions, or the
+    # criticality of a built-in check (a malformed phone number dropped, its record kept).
+    checks: tuple[RuleEntry, ...] = ()
 
     @property
     def qualified_name(self) -> str:
@@ -164,11 +168,31 @@ class FieldEntry(ConfigModel):
     sensitivity: SensitivityEntry
     description: str = Field(min_length=1)
     max_length: int | None = Field(None, ge=1, description="the most characters the field holds (string fields)")
+    checks: list[RuleEntry] = Field(default_factory=list, description="rules of every column mapped to the field "
+                                    "({criticality, check: {function, arguments}, filter}, as dqx)")
 
     @model_validator(mode="after")
     def _length_of_text(self) -> FieldEntry:
         if self.max_length is not None and self.type != "string":
             raise ValueError("max_length must be a positive whole number, on a string field")
+        return self
+
+    @model_validator(mode="after")
+    def _known_rules(self) -> FieldEntry:
+        from citylake.quality.checks import rule_problem
+
+        seen = set()
+        for i, rule in enumerate(self.checks):
+            if rule.column is not None:
+                raise ValueError(f"checks[{i}]: a field's rule applies to every column mapped to it: no column argument")
+            if rule.check.function in seen:
+                raise ValueError(f"checks[{i}]: a second rule of {rule.check.function}")
+            seen.add(rule.check.function)
+            field = StandardField("", "", self.name_zh, self.type, self.required, self.standard, self.validator,
+                                  Sensitivity(**self.sensitivity.model_dump()), self.description, self.max_length)
+            problem = rule_problem(rule, field)
+            if problem:
+                raise ValueError(f"checks[{i}]: {problem}")
         return self
 
 
@@ -185,7 +209,7 @@ def _load(path: Path) -> StandardEntity:
     doc = validate_document(StandardFile, read_yaml(path, StandardsError), path, StandardsError)
     fields = {name: StandardField(doc.entity, name, spec.name_zh, spec.type, spec.required, spec.standard,
                                   spec.validator, Sensitivity(**spec.sensitivity.model_dump()), spec.description,
-                                  spec.max_length)
+                                  spec.max_length, tuple(spec.checks))
               for name, spec in doc.fields.items()}
     return StandardEntity(doc.entity, doc.name_zh, doc.description, fields)
 

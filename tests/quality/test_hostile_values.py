@@ -207,12 +207,12 @@ def test_a_malformed_unconverted_record_is_a_clear_error_without_its_values():
 def test_scores_and_reports_classify_the_new_findings():
     # quality.assessment scores rule_result rows by their kind's indicator; quality.report.content
     # classifies open issues by finding_kind: both see the new rules under the right check.
-    assert finding_kind("person.name.invalid_chars", "error", "person_name") == "valid"
-    assert finding_kind("address.text.too_long", "error", "text") == "valid"
-    assert finding_kind("enterprise.name.invalid_chars", "error", "name") == "valid"
-    assert finding_kind("update_time.missing", "warning", None) == "update_time_present"
-    assert finding_kind("person.birth_date.unconverted", "error", "date") == "convertible"
-    assert finding_kind("GXSJ.unconverted", "error", None) == "convertible"
+    assert finding_kind("person.name.invalid_chars", "person_name") == "valid"
+    assert finding_kind("address.text.too_long", "text") == "valid"
+    assert finding_kind("enterprise.name.invalid_chars", "name") == "valid"
+    assert finding_kind("update_time.missing", None) == "update_time_present"
+    assert finding_kind("person.birth_date.unconverted", "date") == "convertible"
+    assert finding_kind("GXSJ.unconverted", None) == "convertible"
     update, convertible = check_kind("update_time_present"), check_kind("convertible")
     assert (update.indicator, update.criticality, convertible.indicator, convertible.criticality) == (
         "时效性", "warning", "规范性", "error")

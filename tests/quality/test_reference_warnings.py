@@ -23,7 +23,7 @@ from tests.quality.cities import city
 
 UNKNOWN_SEGMENT = "14012345678"      # 140: no segment of the list (11 digits, well-formed)
 VIRTUAL_OPERATOR = "17051234567"     # 1705: 中国移动's resale segment, allocated
-MALFORMED = "1381234567"             # 10 digits: still an error
+MALFORMED = "1381234567"             # 10 digits: still invalid, dropped from silver
 NAMES = {"鄭晓珍": "郑晓珍", "劉峰": "刘峰", "乾坤": "乾坤", "沈著": "沈著"}
 
 
@@ -65,8 +65,9 @@ def test_an_unknown_segment_is_a_warning_and_the_person_reaches_silver(planted):
     assert "person.mobile.prefix" in _rules(person["_warnings"])
     allocated = silver.loc[plan[VIRTUAL_OPERATOR]]
     assert "person.mobile.prefix" not in _rules(allocated["_warnings"])
-    quarantine = _rows(lake, gated.quarantine_table).set_index("RYID")
-    assert "person.mobile.format" in _rules(quarantine.loc[plan[MALFORMED], "_errors"])
+    # A malformed number is dropped (person.mobile's drop_value rule): the person reaches silver too.
+    malformed = silver.loc[plan[MALFORMED]]
+    assert malformed["LXDH"] is None and "person.mobile.format" in _rules(malformed["_warnings"])
 
 
 def test_mixed_traditional_names_reach_silver_simplified_with_a_warning(planted):
