@@ -73,6 +73,16 @@ def with_defaults(target: str, arguments: dict[str, Any]) -> dict[str, Any]:
     return {**{p.name: p.default for p in parameters if p.default is not p.empty}, **arguments}
 
 
+def distinct_array(values: list):
+    """Distinct values (pandas' factorize uniques) as one Arrow array, as text when they mix types."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([str(v) for v in values], pa.string())
+
+
 def judge(target: str, values, arguments: dict[str, Any]):
     """The function's verdict on ``values`` (distinct present values, an Arrow array): a numpy
     boolean array, true where the value passes. A verdict of the wrong length or type is a fault

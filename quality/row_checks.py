@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from citylake.quality.check_functions import filter_mask, judge, with_defaults
+from citylake.quality.check_functions import distinct_array, filter_mask, judge, with_defaults
 from citylake.quality.checks import UNCONVERTED, UPDATE_TIME_MISSING, Check, finding_kind, table_checks
 from citylake.schemas import simplified
 from citylake.schemas.fast_paths import accept
@@ -156,16 +156,6 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
 DROPPED = "该值未进入 silver (the value is left out of silver; the record is kept)"
 
 
-def _arrow_values(values: list):
-    """Distinct values as one Arrow array (as text when the column mixes types)."""
-    import pyarrow as pa
-
-    try:
-        return pa.array(values, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([str(v) for v in values], pa.string())
-
-
 def _function_checks(frame, table: SourceTable, checks: list[Check], standardised, valid, present, errors, warnings,
                      dropped) -> dict[str, int]:
     """The check functions' findings (citylake.quality.check_functions), each distinct value judged
@@ -198,7 +188,7 @@ def _function_checks(frame, table: SourceTable, checks: list[Check], standardise
             continue
         codes, uniques = pd.factorize(pd.Series(values[rows], dtype=object))
         try:
-            passes = judge(spec.function, _arrow_values(list(uniques)), check.function_arguments)
+            passes = judge(spec.function, distinct_array(list(uniques)), check.function_arguments)
         except (ValueError, TypeError, NotImplementedError) as exc:  # the message names no value
             raise ValueError(f"{check.check_id}: {spec.function} failed on the batch ({type(exc).__name__}: "
                              f"{exc})") from None

@@ -38,7 +38,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     multicolumn_condition_partial,
 )
 
-from citylake.quality.check_functions import filter_mask, judge
+from citylake.quality.check_functions import distinct_array, filter_mask, judge
 from citylake.quality.row_checks import agrees_with_id, has_traditional, is_missing, writing_fixes
 from citylake.schemas.standards import standard_field as lookup_field
 
@@ -150,8 +150,6 @@ def _passes_check_function(values: pd.Series, rows: pd.DataFrame | None, functio
     validator accepts the value, and only on the rows where ``row_filter`` holds on ``rows``."""
     import numpy as np
 
-    from citylake.quality.row_checks import _arrow_values
-
     field = lookup_field(standard_field) if standard_field else None
     codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
     judged = np.zeros(len(uniques), dtype=bool)
@@ -171,7 +169,7 @@ def _passes_check_function(values: pd.Series, rows: pd.DataFrame | None, functio
     if len(judged_rows):
         value_codes, distinct = pd.factorize(pd.Series(np.asarray(standard, dtype=object)[codes[judged_rows]],
                                                        dtype=object))
-        passes[judged_rows] = judge(function, _arrow_values(list(distinct)), arguments)[value_codes]
+        passes[judged_rows] = judge(function, distinct_array(list(distinct)), arguments)[value_codes]
     return pd.Series(passes, index=values.index, dtype=bool)
 
 
