@@ -136,9 +136,9 @@ def record_findings(lake, system: SourceSystem, table: SourceTable, batch_id: st
     has_findings = pd.Series([bool(e or w) for e, w in zip(checked["_errors"], checked["_warnings"], strict=True)],
                              index=checked.index, dtype=bool)
     flagged = checked.loc[has_findings]
-    for record_key, row_errors, row_warnings, row in zip(flagged[key].astype(str), flagged["_errors"],
-                                                         flagged["_warnings"], flagged.to_dict("records"),
-                                                         strict=True):
+    columns = {c: flagged[c].to_numpy(dtype=object) for c in flagged.columns}  # a value per finding, by position
+    for j, (record_key, row_errors, row_warnings) in enumerate(zip(flagged[key].astype(str), flagged["_errors"],
+                                                                   flagged["_warnings"], strict=True)):
         for severity, findings in (("error", row_errors), ("warning", row_warnings)):
             for finding in findings:
                 field = ",".join(finding["columns"])
@@ -146,7 +146,8 @@ def record_findings(lake, system: SourceSystem, table: SourceTable, batch_id: st
                 failing[(record_key, finding["rule"], field)] = {
                     "department": system.owner, "system": system.code, "source_table": source_table,
                     "record_key": record_key, "field": field, "standard_field": standard.get(value_column),
-                    "masked_value": mask(standard.get(value_column, ""), row.get(value_column)),
+                    "masked_value": mask(standard.get(value_column, ""),
+                                         columns[value_column][j] if value_column in columns else None),
                     "rule": finding["rule"], "description": finding["message"], "severity": severity,
                     "batch_id": batch_id, "detected_at": now, "status": OPEN,
                 }

@@ -33,7 +33,7 @@ from citylake.lake.partitions import quoted_identifier, sql_literal
 from citylake.quality.checks import UNCONVERTED, is_row_rule, table_checks
 from citylake.quality.feedback import exemptions, record_findings
 from citylake.quality.held_batches import HELD, held_batch, hold
-from citylake.quality.row_checks import check_frame
+from citylake.quality.row_checks import check_frame, without_dropped_values
 from citylake.quality.rule_results import (
     Presence,
     evaluated_rows,
@@ -128,7 +128,8 @@ def _gate_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id:
             f"{feedback['opened']} issues sent back to {system.owner}; the batch is held (已退回) until "
             f"`citylake batch release` or `citylake batch reject` decides it.")
     source_schema = pa.schema([f for f in lake.schema(bronze) if f.name not in BRONZE_META])
-    good = _typed(checked[~has_error], table).assign(_batch_id=bronze_batch_id).drop(columns=["_errors"])
+    good = _typed(without_dropped_values(checked[~has_error]), table).assign(_batch_id=bronze_batch_id).drop(
+        columns=["_errors"])
     # Quarantine keeps the values as the department wrote them, with the reasons.
     bad = original[has_error].assign(_errors=checked.loc[has_error, "_errors"].to_numpy(),
                                      _warnings=checked.loc[has_error, "_warnings"].to_numpy(),
@@ -196,14 +197,15 @@ def read_batch(lake, system: SourceSystem, table: SourceTable, bronze_batch_id: 
     bronze = table_names(system, table)[0]
     # Integers with nulls stay Python ints (pandas would make them floats: 20060403.0 is no date),
     # and a tombstone's null columns must not change the type of anything else in its batch.
-    rows = lake.read_arrow(bronze, filter=pc.field("_batch_id") == bronze_batch_id).read_all().to_pandas(
-        integer_object_nulls=True)
+    rows = lake.read_arrow(bronze, filter=pc.field("_batch_id") == bronze_batch_id).read_all()
     key = table.primary_key[0]
-    deleted = rows.loc[rows["_op"] == "delete", key].astype(str).tolist()
-    live = rows[rows["_op"] != "delete"]
-    source_columns = [c for c in live.columns if c not in BRONZE_META]
-    extracted_at = rows["_extracted_at"].max().to_pydatetime() if len(rows) else gov.now()
-    return BronzeBatch(live[source_columns].reset_index(drop=True), deleted, extracted_at, len(rows))
+    tombstone = pc.equal(rows.column("_op"), "delete").fill_null(False)
+    deleted = [str(k) for k in rows.filter(tombstone).column(key).to_pylist()]
+    source_columns = [c for c in rows.column_names if c not in BRONZE_META]
+    # Filtered and projected on Arrow: one conversion to pandas, of the live rows' source columns.
+    live = rows.filter(pc.invert(tombstone)).select(source_columns).to_pandas(integer_object_nulls=True)
+    extracted_at = pc.max(rows.column("_extracted_at")).as_py() if rows.num_rows else gov.now()
+    return BronzeBatch(live, deleted, extracted_at, rows.num_rows)
 
 
 def check_results(lake, system: SourceSystem, table: SourceTable, gate_id: str, bronze_batch_id: str,
@@ -271,8 +273,9 @@ def quarantine_schema(source: pa.Schema) -> pa.Schema:
 
 
 def _arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
-    frame = frame[schema.names].astype(object).where(frame[schema.names].notna(), None)
-    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    """``frame``'s columns of ``schema`` as Arrow, column by column (NaN, NaT and None are null)."""
+    return pa.Table.from_arrays([pa.array(frame[f.name], type=f.type, from_pandas=True) for f in schema],
+                                schema=schema)
 
 
 def pending_batches(lake, system: SourceSystem, table: SourceTable) -> list[str]:

@@ -26,7 +26,7 @@ import pandas as pd
 from citylake.quality.check_functions import distinct_array, filter_mask, judge, with_defaults
 from citylake.quality.checks import UNCONVERTED, UPDATE_TIME_MISSING, Check, finding_kind, table_checks
 from citylake.schemas import simplified
-from citylake.schemas.fast_paths import accept
+from citylake.schemas.fast_paths import accept, standardise_dates
 from citylake.schemas.standards import NAME_VALIDATORS, TEXT_VALIDATORS, StandardField, standard_field
 from citylake.schemas.validators import id_is_male
 from citylake.sources.registry import SourceTable
@@ -73,7 +73,8 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
     Each distinct value of a column is judged once (``pd.factorize``): codes, dates and names repeat
     across a batch, and a validator costs far more than a lookup. ``presence``, when given, receives
     each mapped column's has-a-value mask; ``rows_judged``, the rows each check function judged, by
-    check id (``governance.rule_result``'s evaluated count).
+    check id (``governance.rule_result``'s evaluated count). A third added column, ``_dropped``,
+    names the values drop_value rules leave out of silver (:func:`without_dropped_values`).
     """
     out = frame.copy()
     errors: list[list[dict]] = [[] for _ in range(len(frame))]
@@ -96,6 +97,10 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
         # A value the fast path accepted is valid and standard as written: it stands for itself, and
         # only its characters remain to be judged (all of a column's in one conversion).
         value_of = np.append(np.asarray(uniques, dtype=object), None)
+        if field.validator == "date":  # valid as written, standard once in ISO form: also no validator
+            dated, iso = standardise_dates(list(uniques))
+            accepted = accepted | dated
+            value_of[:-1][dated] = np.asarray(iso, dtype=object)[dated]
         ok_of = np.append(accepted, False)
         flagged_of, missing_of = np.zeros(len(value_of), dtype=bool), np.zeros(len(value_of), dtype=bool)
         missing_of[-1] = True
@@ -144,15 +149,32 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
     if rows_judged is not None:
         rows_judged.update(counts)
     _rule_criticality(checks, table, errors, warnings, dropped)
+    # The values a drop_value rule leaves out of silver, per row (None: none): the gate nulls them
+    # as it writes silver; the findings and the issues still see them.
+    dropped_columns = np.full(len(frame), None, dtype=object)
     for column, rows in dropped.items():
-        values = out[column].to_numpy(dtype=object, copy=True)
-        values[rows] = None
-        out[column] = values
+        for i in rows:
+            dropped_columns[i] = [*(dropped_columns[i] or ()), column]
     out["_errors"] = errors
     out["_warnings"] = warnings
+    out[DROPPED_COLUMNS] = dropped_columns
     return out
 
 
+def without_dropped_values(checked: pd.DataFrame) -> pd.DataFrame:
+    """``checked`` rows with the values their drop_value rules leave out nulled, as silver holds them
+    (and without the :data:`DROPPED_COLUMNS` column)."""
+    out = checked.drop(columns=[DROPPED_COLUMNS])
+    rows = np.flatnonzero(checked[DROPPED_COLUMNS].notna().to_numpy())
+    for column in {c for i in rows for c in checked[DROPPED_COLUMNS].iat[i]}:
+        values = out[column].to_numpy(dtype=object, copy=True)
+        values[[i for i in rows if column in checked[DROPPED_COLUMNS].iat[i]]] = None
+        out[column] = values
+    return out
+
+
+# check_frame's column of the columns whose values a row's drop_value rules leave out of silver.
+DROPPED_COLUMNS = "_dropped"
 DROPPED = "该值未进入 silver (the value is left out of silver; the record is kept)"
 
 
@@ -176,7 +198,7 @@ def _function_checks(frame, table: SourceTable, checks: list[Check], standardise
             values, usable = standardised[column], valid[column] & present[column]
         else:
             values = frame[column].to_numpy(dtype=object)
-            usable = presence_mask(*pd.factorize(frame[column].astype(object), use_na_sentinel=True))
+            usable = column_presence(frame[column])
         if check.filter:
             try:
                 usable = usable & filter_mask(frame, check.filter)
@@ -288,6 +310,14 @@ def _judge(field, field_name: str, column: str, raw) -> _Outcome | None:
     return _Outcome(value, verdict.ok, tuple(errors), tuple(warnings))
 
 
+def column_presence(values: pd.Series) -> np.ndarray:
+    """Row by row, the column has a value. Only text can be blank: a column of dates, times or
+    numbers has one wherever it is not null (and converting it to Python objects costs seconds)."""
+    if values.dtype != object and not pd.api.types.is_string_dtype(values.dtype):
+        return values.notna().to_numpy()
+    return presence_mask(*pd.factorize(values.astype(object), use_na_sentinel=True))
+
+
 def presence_mask(codes: np.ndarray, uniques) -> np.ndarray:
     """Row by row, from a column's ``pd.factorize``: the column has a value (not null, not blank)."""
     return np.append(has_value(uniques), False)[codes]  # the sentinel -1 picks the trailing False
@@ -333,13 +363,28 @@ def _cross_field(frame, by_role, standardised, valid, errors) -> None:
             column = fields.get(other)
             if column is None or column not in standardised:
                 continue
-            for i, (number, ok_id, value, ok_value) in enumerate(zip(standardised[id_column], valid[id_column],
-                                                                      standardised[column], valid[column],
-                                                                      strict=True)):
-                if not (ok_id and ok_value):
-                    continue
-                if not agrees_with_id(other, number, value):
-                    errors[i].append(Finding(rule, message, (id_column, column), ERROR).as_dict())
+            rows = np.flatnonzero(valid[id_column] & valid[column])
+            finding = Finding(rule, message, (id_column, column), ERROR).as_dict()
+            for i in rows[~_agree(other, standardised[id_column][rows], standardised[column][rows])]:
+                errors[i].append(finding)
+
+
+def _agree(other_field: str, id_numbers: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """:func:`agrees_with_id` over many rows at once, on Arrow (valid, standardised ID numbers and
+    values: text)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = pa.array(id_numbers, pa.string())
+    values = pa.array([v if isinstance(v, str) else str(v) for v in values], pa.string())
+    if other_field == "person.birth_date":
+        born = pc.binary_join_element_wise(*(pc.utf8_slice_codeunits(ids, a, b) for a, b in ((6, 10), (10, 12), (12, 14))),
+                                           "-")
+        agree = pc.equal(born, pc.utf8_slice_codeunits(values, 0, 10))
+    else:
+        male = pc.is_in(pc.utf8_slice_codeunits(ids, 16, 17), value_set=pa.array(list("13579")))
+        agree = pc.or_(pc.is_in(values, value_set=pa.array(["0", "9"])), pc.equal(pc.equal(values, "1"), male))
+    return np.asarray(agree, dtype=bool)
 
 
 def _key_checks(frame: pd.DataFrame, table: SourceTable, errors) -> None:
@@ -367,7 +412,7 @@ def _update_time_check(frame: pd.DataFrame, table: SourceTable, warnings) -> Non
         return
     finding = Finding(UPDATE_TIME_MISSING, "更新时间缺失, 无法判断记录的时效 (update time missing)", (column,),
                       WARNING).as_dict()
-    for i in np.flatnonzero(~presence_mask(*pd.factorize(frame[column].astype(object), use_na_sentinel=True))):
+    for i in np.flatnonzero(~column_presence(frame[column])):
         warnings[i].append(finding)
 
 

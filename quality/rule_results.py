@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from citylake.ingest import governance as gov
 from citylake.quality.checks import Check, finding_check_id, finding_kind
-from citylake.quality.row_checks import presence_mask
+from citylake.quality.row_checks import column_presence
 from citylake.schemas.standards import standard_field
 from citylake.sources.registry import SourceSystem, SourceTable
 
@@ -45,7 +46,7 @@ class BatchCheck:
 
 def present(series: pd.Series) -> pd.Series:
     """Has a value: not null and not blank text (a blank is as missing as a null)."""
-    return pd.Series(presence_mask(*pd.factorize(series.astype(object), use_na_sentinel=True)), index=series.index)
+    return pd.Series(column_presence(series), index=series.index)
 
 
 class Presence(dict):
@@ -97,9 +98,11 @@ def evaluated_rows(check: Check, frame: pd.DataFrame, checked: pd.DataFrame, pre
     if check.kind == "agrees_with_id":
         # Agreement is judged only where both values are there and valid on their own.
         both = presence[check.columns[0]] & presence[check.columns[1]]
-        own_error = pd.Series([any(len(f["columns"]) == 1 and f["columns"][0] in check.columns for f in errors)
-                               for errors in checked["_errors"]], index=frame.index)
-        return int((both & ~own_error).sum())
+        own_error = np.zeros(len(frame), dtype=bool)
+        for i in np.flatnonzero(checked["_errors"].map(bool).to_numpy()):  # the few rows with errors
+            own_error[i] = any(len(f["columns"]) == 1 and f["columns"][0] in check.columns
+                               for f in checked["_errors"].iat[i])
+        return int((both.to_numpy() & ~own_error).sum())
     return int(presence[check.columns[0]].sum()) if check.columns[0] in frame.columns else 0
 
 

@@ -56,14 +56,42 @@ def accept_id_numbers(values: Sequence, today: date | None = None) -> np.ndarray
     known_division = np.asarray(pc.is_in(pc.utf8_slice_codeunits(candidates, 0, 6),
                                          value_set=pa.array(sorted(division_codes()))), dtype=bool)
     year, month, day = _number(digits[:, 6:10]), _number(digits[:, 10:12]), _number(digits[:, 12:14])
+    accepted[rows] = right_check & known_division & _real_past_date(year, month, day, today)
+    return accepted
+
+
+def _real_past_date(year: np.ndarray, month: np.ndarray, day: np.ndarray, today: date | None) -> np.ndarray:
+    """A real calendar date from 1880-01-01 (the validators' earliest) to ``today``."""
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     month_ok = (month >= 1) & (month <= 12)
     days = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + ((month == 2) & leap)
     today = today or date.today()
     real_day = month_ok & (day >= 1) & (day <= days) & (year >= 1880)
-    not_future = year * 10000 + month * 100 + day <= today.year * 10000 + today.month * 100 + today.day
-    accepted[rows] = right_check & known_division & real_day & not_future
-    return accepted
+    return real_day & (year * 10000 + month * 100 + day <= today.year * 10000 + today.month * 100 + today.day)
+
+
+def standardise_dates(values: Sequence, today: date | None = None) -> tuple[np.ndarray, list]:
+    """Dates written ``yyyymmdd`` or ``yyyy-mm-dd``, real and from 1880 to ``today``: which of
+    ``values`` they are, and each one's ISO text (what :func:`citylake.schemas.validators.check_date`
+    returns for it, with nothing to fix); ``None`` for the others, which the validator judges."""
+    iso: list = [None] * len(values)
+    strings, accepted = _matching(values, r"^[0-9]{4}-?[0-9]{2}-?[0-9]{2}$")
+    rows = np.flatnonzero(accepted)
+    if not len(rows):
+        return accepted, iso
+    compact = pc.replace_substring(strings.take(pa.array(rows)), "-", "")
+    # yyyy-mmdd and yyyymm-dd match the pattern; check_date knows neither form.
+    eight = np.asarray(pc.equal(pc.utf8_length(compact), 8), dtype=bool)
+    hyphens = np.asarray(pc.utf8_length(strings.take(pa.array(rows))), dtype=np.int64) - 8
+    well_formed = eight & ((hyphens == 0) | (hyphens == 2))
+    digits = _ascii_matrix(compact.filter(pa.array(well_formed)), 8)
+    ok = np.zeros(len(rows), dtype=bool)
+    ok[well_formed] = _real_past_date(_number(digits[:, :4]), _number(digits[:, 4:6]), _number(digits[:, 6:8]), today)
+    accepted[rows] = ok
+    texts = compact.to_pylist()
+    for i, text in zip(rows[ok], np.asarray(texts, dtype=object)[ok], strict=True):
+        iso[i] = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    return accepted, iso
 
 
 def accept_mobiles(values: Sequence) -> np.ndarray:

@@ -6,10 +6,22 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from citylake.schemas.fast_paths import accept_id_numbers, accept_mobiles, accept_names, accept_texts
+from citylake.schemas.fast_paths import (
+    accept_id_numbers,
+    accept_mobiles,
+    accept_names,
+    accept_texts,
+    standardise_dates,
+)
 from citylake.schemas.identifiers import id_check_char
 from citylake.schemas.standards import VALIDATORS
-from citylake.schemas.validators import check_id_number, check_mobile, division_codes, mobile_prefixes
+from citylake.schemas.validators import (
+    check_date,
+    check_id_number,
+    check_mobile,
+    division_codes,
+    mobile_prefixes,
+)
 
 TODAY = date(2026, 11, 23)
 
@@ -56,6 +68,28 @@ def test_id_numbers_accepted_only_as_the_validator_would():
     _agrees(accepted, values, lambda raw: check_id_number(raw, today=TODAY))
     assert accepted[: len(clean)].all()
     assert accepted[len(clean):].sum() < len(values) - len(clean)
+
+
+def test_dates_standardised_only_as_the_validator_would():
+    rng = random.Random(9)
+    days = (TODAY - date(1880, 1, 1)).days
+    born = [date(1880, 1, 1) + timedelta(days=rng.randrange(days + 1)) for _ in range(3000)]
+    clean = [f"{d:%Y%m%d}" for d in born[:1500]] + [d.isoformat() for d in born[1500:]]
+    clean += ["18800101", TODAY.isoformat(), "20240229", "2000-02-29"]
+    mutated = [m for d in born[:500] for m in (
+        f"{d:%Y%m}31" if d.month in (2, 4, 6, 9, 11) else f"{d:%Y}1301",  # no such day, month 13
+        f"{d:%Y-%m%d}", f"{d:%Y%m-%d}", f"{d:%Y/%m/%d}", f"{d:%Y年%m月%d日}", f" {d:%Y%m%d}",  # other forms
+        "".join(chr(ord(c) + 0xFEE0) for c in f"{d:%Y%m%d}"), f"{d:%Y%m%d}"[:7], int(f"{d:%Y%m%d}"))]
+    mutated += ["18791231", "20261124", "29990101", "19000229", "2023-02-29", None, ""]
+    values = clean + mutated
+    accepted, iso = standardise_dates(values, today=TODAY)
+    for ok, raw, value in zip(accepted, values, iso, strict=True):
+        if ok:
+            verdict = check_date(raw, today=TODAY)
+            assert verdict.ok and not verdict.fixes and verdict.value == value, raw
+        else:
+            assert value is None
+    assert accepted[: len(clean)].all() and not accepted[len(clean):].any()
 
 
 def test_mobiles_accepted_only_as_the_validator_would():
