@@ -180,6 +180,8 @@ def test_a_malformed_phone_number_is_dropped_and_the_record_kept(registered):
     assert bronze[0]["LXDH"] == "1380013"  # bronze keeps what the department wrote
     issues = lake.read_arrow(QUALITY_ISSUE, filter=pc.field("rule") == "person.mobile.format").read_all().to_pylist()
     assert [(i["record_key"], i["severity"]) for i in issues] == [(key, "warning")]
+    # The department sees which number, masked, though silver no longer holds it.
+    assert issues[0]["masked_value"] and issues[0]["masked_value"] != "1380013"
     results = {r["check_id"]: r for r in lake.read_arrow(RULE_RESULT).read_all().to_pylist()}
     assert results["CZRK.LXDH.valid"]["failed"] == 1 and results["CZRK.LXDH.valid"]["criticality"] == "drop_value"
     assert unexpected_counts(registered["gx"])["CZRK.LXDH.valid"] == 1
