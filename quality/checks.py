@@ -177,8 +177,9 @@ def rule_problem(rule: RuleEntry, field: StandardField | None, is_key: bool = Fa
     if function not in OVERRIDABLE_KINDS:
         return (f"check.function {function!r} is neither a check function of quality/indicators.yaml "
                 f"({sorted(functions)}) nor a built-in check whose criticality a rule may set {list(OVERRIDABLE_KINDS)}")
-    if rule.function_arguments() or rule.filter:
-        return f"check {function} is built in: a rule sets its criticality only (no arguments, no filter)"
+    if rule.function_arguments() or rule.filter or rule.criticality is None:
+        return (f"check {function} is built in: a rule of it sets its criticality, and only that (a criticality, "
+                "no arguments, no filter)")
     if field is None:
         return f"check {function} applies to columns mapped to a standard field only"
     if is_key and rule.criticality != "error":

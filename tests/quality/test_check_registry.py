@@ -206,7 +206,7 @@ def test_the_shipped_check_functions():
     ("{check: {function: is_in_list, arguments: {allowed: ['0']}}}",
      "check.arguments.column must name the column the rule judges"),
     ("{check: {function: valid, arguments: {column: LXDH}}, filter: \"XB = '1'\"}",
-     "check valid is built in: a rule sets its criticality only"),
+     "check valid is built in: a rule of it sets its criticality, and only that"),
     ("{criticality: warning, check: {function: valid, arguments: {column: CSRQ}}}",
      "check valid of a date field cannot be a warning"),
     ("{criticality: drop_value, check: {function: is_in_list, arguments: {column: RYID, allowed: ['1']}}}",
