@@ -22,9 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from citylake.quality.check_functions import distinct_array, filter_mask, judge, with_defaults
-from citylake.quality.checks import UNCONVERTED, UPDATE_TIME_MISSING, Check, finding_kind, table_checks
+from citylake.quality.checks import UNCONVERTED, UPDATE_TIME_MISSING, Check, table_checks
 from citylake.schemas import simplified
 from citylake.schemas.fast_paths import accept, standardise_dates
 from citylake.schemas.standards import NAME_VALIDATORS, TEXT_VALIDATORS, StandardField, standard_field
@@ -89,8 +91,11 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
         presence.update({column: pd.Series(p, index=frame.index) for column, p in present.items()})
     standardised: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray] = {}
+    checks = table_checks(table)
+    dropped: dict[str, list[int]] = defaultdict(list)
     for column, field_name, role in mapped:
         field = standard_field(field_name)
+        placement = _Criticality.of(checks, column)
         codes, uniques = factorized[column]
         accepted = accept(field.validator, list(uniques), field.max_length)
         # Per distinct value, then taken row by row; the sentinel -1 (null) picks the trailing slot.
@@ -107,15 +112,16 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
         judged: dict[int, _Outcome] = {}
         if field.validator in TEXT_VALIDATORS:
             candidates = np.flatnonzero(accepted)
-            traditional_finding = (Finding(f"{field_name}.traditional_chars", f"{field.name_zh}含繁体字 "
-                                           "(traditional characters)", (column,), WARNING).as_dict(),)
+            traditional = placement.sort([("simplified_chinese", Finding(
+                f"{field_name}.traditional_chars", f"{field.name_zh}含繁体字 (traditional characters)", (column,),
+                WARNING).as_dict())])
             found = simplified.has_traditional_many([uniques[k] for k in candidates])
             for k in candidates[found]:
                 value_of[k] = silver_value(field, uniques[k])
-                judged[k] = _Outcome(value_of[k], True, (), traditional_finding)
+                judged[k] = _Outcome(value_of[k], True, *traditional)
                 flagged_of[k] = True
         for k in np.flatnonzero(~accepted):
-            outcome = _judge(field, field_name, column, uniques[k])
+            outcome = _judge(field, field_name, column, uniques[k], placement)
             if outcome is None:
                 value_of[k], missing_of[k] = None, True
                 continue
@@ -124,16 +130,20 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
             flagged_of[k] = bool(outcome.errors or outcome.warnings)
         others = [present[c] for c in by_role[role].values() if c != column and c in present]
         named = np.logical_or.reduce(others) if others else np.zeros(len(frame), dtype=bool)
-        missing = Finding(f"{field_name}.missing", f"{field.name_zh}缺失 (required value missing)", (column,),
-                          ERROR).as_dict() if field.required else None
+        missing = placement.sort([("required", Finding(
+            f"{field_name}.missing", f"{field.name_zh}缺失 (required value missing)", (column,), ERROR).as_dict())]
+                                 ) if field.required else None
         values, oks = value_of[codes], ok_of[codes]
         for i in np.flatnonzero(flagged_of[codes]):
             outcome = judged[codes[i]]
             errors[i].extend(outcome.errors)
             warnings[i].extend(outcome.warnings)
+            if outcome.drop:
+                dropped[column].append(i)
         if missing is not None:
             for i in np.flatnonzero(missing_of[codes] & (named | (role == "subject"))):
-                errors[i].append(missing)
+                errors[i].extend(missing[0])
+                warnings[i].extend(missing[1])
         standardised[column] = values
         valid[column] = oks
     for column, values in standardised.items():
@@ -143,12 +153,9 @@ def check_frame(frame: pd.DataFrame, table: SourceTable, presence: dict | None =
     _key_checks(out, table, errors)
     _update_time_check(frame, table, warnings)
     _unconverted_check(frame, table, errors)
-    checks = table_checks(table)
-    dropped: dict[str, list[int]] = defaultdict(list)
     counts = _function_checks(frame, table, checks, standardised, valid, present, errors, warnings, dropped)
     if rows_judged is not None:
         rows_judged.update(counts)
-    _rule_criticality(checks, table, errors, warnings, dropped)
     # The values a drop_value rule leaves out of silver, per row (None: none): the gate nulls them
     # as it writes silver; the findings and the issues still see them.
     dropped_columns = np.full(len(frame), None, dtype=object)
@@ -240,42 +247,34 @@ class _Arguments(dict):
         return "{" + key + "}"
 
 
-def _rule_criticality(checks: list[Check], table: SourceTable, errors, warnings, dropped) -> None:
-    """Move the findings of built-in checks a rule gave another criticality (schemas/rules.py): to
-    ``_warnings`` for a warning or ``drop_value`` (which also leaves the value out of silver), to
-    ``_errors`` for an error."""
-    wanted = {(c.columns[0], c.kind): c.rule_criticality for c in checks
-              if c.rule_criticality and not c.spec.function and c.kind != "cross_source"
-              and c.rule_criticality != c.spec.criticality}
-    if not wanted:
-        return
-    validators = {c: standard_field(f).validator for c, f, _ in table.mapped_columns()}
-    columns = {column for column, _ in wanted}
-    restated: dict[int, dict] = {}
+# The criticality of each built-in check of a column's values, unless a rule of the column sets another.
+DEFAULT_CRITICALITY = {"valid": ERROR, "valid_code": ERROR, "review": WARNING, "standard_form": WARNING,
+                       "simplified_chinese": WARNING, "required": ERROR}
 
-    def moved(finding: dict) -> str | None:
-        if len(finding["columns"]) != 1 or finding["columns"][0] not in columns:
-            return None
-        column = finding["columns"][0]
-        return wanted.get((column, finding_kind(finding["rule"], validators.get(column))))
 
-    for i in range(len(errors)):
-        if not (errors[i] or warnings[i]):
-            continue
-        kept_errors, kept_warnings = [], []
-        for finding in (*errors[i], *warnings[i]):
-            criticality = moved(finding)
-            if criticality is None:
-                (kept_errors if any(finding is f for f in errors[i]) else kept_warnings).append(finding)
-                continue
+@dataclass(frozen=True)
+class _Criticality:
+    """Where one column's findings go: the criticality its rules (citylake.schemas.rules) give its
+    built-in checks, else :data:`DEFAULT_CRITICALITY`. Decided per distinct value, as it is judged."""
+
+    rules: dict[str, str]
+    valid_kind: str  # the column's `valid` check: valid, or valid_code for a code list
+
+    @classmethod
+    def of(cls, checks: list[Check], column: str) -> _Criticality:
+        own = [c for c in checks if c.columns == (column,) and c.kind in DEFAULT_CRITICALITY]
+        return cls({c.kind: c.rule_criticality for c in own if c.rule_criticality},
+                   next((c.kind for c in own if c.kind in ("valid", "valid_code")), "valid"))
+
+    def sort(self, found: list[tuple[str, dict]]) -> tuple[tuple[dict, ...], tuple[dict, ...], bool]:
+        """(check kind, finding) pairs -> the errors, the warnings, and whether silver drops the value."""
+        errors, warnings, drop = [], [], False
+        for kind, finding in found:
+            criticality = self.rules.get(kind, DEFAULT_CRITICALITY[kind])
             if criticality == "drop_value":
-                if id(finding) not in restated:
-                    restated[id(finding)] = {**finding, "message": f"{finding['message']}; {DROPPED}"}
-                kept_warnings.append(restated[id(finding)])
-                dropped[finding["columns"][0]].append(i)
-            else:
-                (kept_errors if criticality == ERROR else kept_warnings).append(finding)
-        errors[i], warnings[i] = kept_errors, kept_warnings
+                finding, drop = {**finding, "message": f"{finding['message']}; {DROPPED}"}, True
+            (errors if criticality == ERROR else warnings).append(finding)
+        return tuple(errors), tuple(warnings), drop
 
 
 @dataclass(frozen=True)
@@ -284,30 +283,33 @@ class _Outcome:
     ok: bool
     errors: tuple[dict, ...]
     warnings: tuple[dict, ...]
+    drop: bool = False
 
 
-def _judge(field, field_name: str, column: str, raw) -> _Outcome | None:
+def _judge(field, field_name: str, column: str, raw, placement: _Criticality) -> _Outcome | None:
     """The findings of one (present) value; ``None`` for a missing one."""
     if is_missing(raw):
         return None
     verdict = field.validate(raw)
-    errors, warnings = [], []
+    found: list[tuple[str, dict]] = []
     if not verdict.ok:
-        target = warnings if verdict.severity == "review" else errors
-        target.append(Finding(f"{field_name}.{verdict.rule.split('.', 1)[1]}", verdict.message or "", (column,),
-                              WARNING if verdict.severity == "review" else ERROR).as_dict())
+        review = verdict.severity == "review"
+        found.append(("review" if review else placement.valid_kind, Finding(
+            f"{field_name}.{verdict.rule.split('.', 1)[1]}", verdict.message or "", (column,),
+            WARNING if review else ERROR).as_dict()))
     writing = writing_fixes(verdict)
     if writing:
-        warnings.append(Finding(f"{field_name}.nonstandard_form",
-                                f"{field.name_zh}书写不规范: {', '.join(writing)} (standardised)", (column,),
-                                WARNING).as_dict())
+        found.append(("standard_form", Finding(f"{field_name}.nonstandard_form",
+                                               f"{field.name_zh}书写不规范: {', '.join(writing)} (standardised)",
+                                               (column,), WARNING).as_dict()))
     value = verdict.value if verdict.value is not None else raw
     if has_traditional(field, raw):
-        warnings.append(Finding(f"{field_name}.traditional_chars", f"{field.name_zh}含繁体字 (traditional characters)",
-                                (column,), WARNING).as_dict())
+        found.append(("simplified_chinese", Finding(f"{field_name}.traditional_chars",
+                                                    f"{field.name_zh}含繁体字 (traditional characters)", (column,),
+                                                    WARNING).as_dict()))
         if verdict.ok:
             value = silver_value(field, value)
-    return _Outcome(value, verdict.ok, tuple(errors), tuple(warnings))
+    return _Outcome(value, verdict.ok, *placement.sort(found))
 
 
 def column_presence(values: pd.Series) -> np.ndarray:
@@ -372,9 +374,6 @@ def _cross_field(frame, by_role, standardised, valid, errors) -> None:
 def _agree(other_field: str, id_numbers: np.ndarray, values: np.ndarray) -> np.ndarray:
     """:func:`agrees_with_id` over many rows at once, on Arrow (valid, standardised ID numbers and
     values: text)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     ids = pa.array(id_numbers, pa.string())
     values = pa.array([v if isinstance(v, str) else str(v) for v in values], pa.string())
     if other_field == "person.birth_date":
