@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
+
+# One line of a Java properties file that is not blank or a comment: the key ends at the first
+# '=', ':' or white space.
+_PROPERTY = re.compile(r"^\s*(?P<key>[^\s=:#!][^\s=:]*)\s*[=:\s]\s*(?P<value>.*)$")
 
 #: Settings every citylake session needs, whatever the master.
 #: Parquet files written by Spark are committed to Delta tables by delta-rs, and Delta stores
@@ -25,7 +31,9 @@ LAKE_SPARK_CONF: Mapping[str, str] = {
     "spark.sql.session.timeZone": "UTC",
 }
 
-#: Extra settings for a local session on a small machine (the embedded default and the tests).
+#: Extra settings for a local session on a small machine (the embedded default and the tests). A key
+#: set in ``$SPARK_CONF_DIR/spark-defaults.conf`` wins over these: a one-machine deployment with more
+#: memory sets ``spark.driver.memory`` there (:func:`spark_defaults`).
 LOCAL_SPARK_CONF: Mapping[str, str] = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -36,6 +44,33 @@ LOCAL_SPARK_CONF: Mapping[str, str] = {
 }
 
 
+def spark_defaults() -> dict[str, str]:
+    """The settings of ``spark-defaults.conf`` in ``$SPARK_CONF_DIR`` (else ``$SPARK_HOME/conf``), as
+    Spark reads the file (a Java properties file: ``key value``, ``key=value`` or ``key: value`` per
+    line, ``#`` or ``!`` starting a comment); {} when there is no such file."""
+    folder = os.environ.get("SPARK_CONF_DIR") or (
+        str(Path(os.environ["SPARK_HOME"]) / "conf") if os.environ.get("SPARK_HOME") else None)
+    path = Path(folder) / "spark-defaults.conf" if folder else None
+    if path is None or not path.is_file():
+        return {}
+    settings: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        entry = _PROPERTY.match(line)
+        if entry:
+            settings[entry["key"]] = entry["value"].strip()
+    return settings
+
+
+def session_settings(master: str, conf: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings :func:`get_spark` gives a session on ``master`` (see there)."""
+    settings: dict[str, str] = dict(LAKE_SPARK_CONF)
+    if master.startswith("local"):
+        configured = spark_defaults()
+        settings.update({k: v for k, v in LOCAL_SPARK_CONF.items() if k not in configured})
+    settings.update(conf or {})
+    return settings
+
+
 def get_spark(
     app_name: str = "citylake",
     master: str | None = None,
@@ -44,18 +79,15 @@ def get_spark(
     """Return the SparkSession for ``app_name``, creating it if needed.
 
     ``master`` defaults to the ``SPARK_MASTER`` environment variable, then ``local[*]``. Local
-    masters get :data:`LOCAL_SPARK_CONF`; every session gets :data:`LAKE_SPARK_CONF`; ``conf``
-    overrides both. Settings that only apply at JVM start (driver memory) are ignored by Spark
-    when a session already runs in this process.
+    masters get :data:`LOCAL_SPARK_CONF`, except the keys ``spark-defaults.conf`` sets
+    (:func:`spark_defaults`); every session gets :data:`LAKE_SPARK_CONF`; ``conf`` overrides all.
+    Settings that only apply at JVM start (driver memory) are ignored by Spark when a session
+    already runs in this process.
     """
     from pyspark.sql import SparkSession
 
     master = master or os.environ.get("SPARK_MASTER") or "local[*]"
-    settings: dict[str, str] = dict(LAKE_SPARK_CONF)
-    if master.startswith("local"):
-        settings.update(LOCAL_SPARK_CONF)
-    settings.update(conf or {})
-
+    settings = session_settings(master, conf)
     # Python UDFs run in workers that PySpark starts with $PYSPARK_PYTHON, else whatever
     # ``python3`` is first on the PATH: default to this interpreter (the environment citylake is in).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

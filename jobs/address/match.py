@@ -66,20 +66,23 @@ def _keys() -> Column:
 
 
 def standard_keys(standard: DataFrame, candidates: int) -> DataFrame:
-    """(key, level, rank, n, address_id, candidates): per key of the list, how many standard
-    addresses it names, the smallest id, and the first ``candidates`` ids (for feedback)."""
+    """(key, level, rank, n, address_id, s_street, s_community, candidates): per key of the list, how
+    many standard addresses it names, the smallest id with its street and community, and the first
+    ``candidates`` ids (for feedback)."""
     from pyspark.sql import functions as F
 
-    exploded = standard.select("address_id", F.explode(_keys()).alias("k")).select("address_id", "k.*")
+    exploded = standard.select("address_id", "street", "community", F.explode(_keys()).alias("k")).select(
+        "address_id", "street", "community", "k.*")
     # Lists of ids only for the keys of a building or a compound (tens to hundreds of addresses):
     # a road's, a street's or a district's key names its smallest id alone, so memory stays bounded.
     listed = F.when(F.col("level").isin("building", "compound"), F.col("address_id"))
     return exploded.groupBy("key", "level", "rank").agg(
-        F.count("*").alias("n"), F.min("address_id").alias("address_id"),
+        F.count("*").alias("n"), F.min(F.struct("address_id", "street", "community")).alias("first"),
         F.collect_list(listed).alias("listed")).select(
-        "key", "level", "rank", "n", "address_id",
+        "key", "level", "rank", "n", "first.address_id", F.col("first.street").alias("s_street"),
+        F.col("first.community").alias("s_community"),
         F.when(F.size("listed") > 0, F.slice(F.array_sort("listed"), 1, candidates))
-        .otherwise(F.array("address_id")).alias("candidates"))
+        .otherwise(F.array("first.address_id")).alias("candidates"))
 
 
 def parse_texts(texts: DataFrame) -> DataFrame:
@@ -91,46 +94,48 @@ def parse_texts(texts: DataFrame) -> DataFrame:
 
 def match_texts(parsed: DataFrame, standard: DataFrame, settings: MatchingSettings) -> DataFrame:
     """Per distinct parsed text: ``address_id`` (room level only), ``level``, ``confidence``,
-    ``candidates`` and ``reasons`` (the parser's and the matcher's)."""
-    from pyspark.sql import Window
+    ``candidates`` and ``reasons`` (the parser's and the matcher's).
+
+    One pass over ``parsed`` (the parse runs in Python workers, so it is read once): its keys are
+    exploded with the few components the confidence needs carried along, joined to the list's
+    keys, and grouped back by text, keeping the finest unique room hit and the finest coarser hit
+    (a text has one key per rank, so the smallest rank is the finest and has no tie)."""
     from pyspark.sql import functions as F
 
     keys = standard_keys(standard, settings.candidates)
-    hits = (parsed.select("text", F.explode(_keys()).alias("k")).select("text", "k.key")
-            .join(keys, "key"))
-    by_rank = Window.partitionBy("text").orderBy("rank")
-    unique_room = (hits.where((F.col("level") == "room") & (F.col("n") == 1))
-                   .withColumn("i", F.row_number().over(by_rank)).where("i = 1")
-                   .select("text", F.col("address_id").alias("room_id"), F.col("rank").alias("room_rank")))
-    coarse = (hits.where(F.col("level") != "room")
-              .withColumn("i", F.row_number().over(by_rank)).where("i = 1")
-              .select("text", F.col("level").alias("coarse_level"), F.col("candidates").alias("coarse_candidates")))
-    std = standard.select(F.col("address_id").alias("room_id"), F.col("street").alias("s_street"),
-                          F.col("community").alias("s_community"))
+    carried = ("district_code", "street", "community", "room", "reasons")
+    exploded = (parsed.select("text", *carried, F.explode_outer(_keys()).alias("k"))
+                .select("text", *carried, F.col("k.key").alias("key")))
+    hits = exploded.join(keys, "key", "left")
+    room_hit = (F.col("level") == "room") & (F.col("n") == 1)
+    best = hits.groupBy("text").agg(
+        *(F.first(c).alias(c) for c in carried),
+        F.min(F.when(room_hit, F.struct("rank", "address_id", "s_street", "s_community"))).alias("room_hit"),
+        F.min(F.when(F.col("level") != "room", F.struct("rank", "level", "candidates"))).alias("coarse_hit"))
     disagree = settings.disagreement_factor
     full = next(i for i, (name, _, _) in enumerate(_KEYS) if name == "room_full")
-    joined = (parsed.join(unique_room, "text", "left").join(std, "room_id", "left").join(coarse, "text", "left"))
+    room_id, s_street, s_community = (F.col(f"room_hit.{c}") for c in ("address_id", "s_street", "s_community"))
+    coarse_level = F.col("coarse_hit.level")
     room_confidence = (F.lit(settings.confidence["room"])
-                       * F.when(F.col("room_rank") == full, 1.0).otherwise(settings.partial_key_factor)
-                       * F.when(F.col("street").isNotNull() & (F.col("street") != F.col("s_street")), disagree)
-                       .otherwise(1.0)
-                       * F.when(F.col("community").isNotNull() & (F.col("community") != F.col("s_community")),
-                                disagree).otherwise(1.0))
-    room_ok = F.col("room_id").isNotNull() & (room_confidence >= settings.min_room_confidence)
-    level_confidence = reduce(lambda acc, lv: acc.when(F.col("coarse_level") == lv, settings.confidence[lv]),
-                              LEVELS[2:], F.when(F.col("coarse_level") == LEVELS[1], settings.confidence[LEVELS[1]]))
-    level = F.when(room_ok, F.lit("room")).otherwise(F.coalesce(F.col("coarse_level"), F.lit(UNMATCHED)))
+                       * F.when(F.col("room_hit.rank") == full, 1.0).otherwise(settings.partial_key_factor)
+                       * F.when(F.col("street").isNotNull() & (F.col("street") != s_street), disagree).otherwise(1.0)
+                       * F.when(F.col("community").isNotNull() & (F.col("community") != s_community), disagree)
+                       .otherwise(1.0))
+    room_ok = room_id.isNotNull() & (room_confidence >= settings.min_room_confidence)
+    level_confidence = reduce(lambda acc, lv: acc.when(coarse_level == lv, settings.confidence[lv]),
+                              LEVELS[2:], F.when(coarse_level == LEVELS[1], settings.confidence[LEVELS[1]]))
+    level = F.when(room_ok, F.lit("room")).otherwise(F.coalesce(coarse_level, F.lit(UNMATCHED)))
     why = (F.when(room_ok, F.lit(None))
-           .when(F.col("room_id").isNotNull(), F.lit("room_disagrees_with_street_or_community"))
+           .when(room_id.isNotNull(), F.lit("room_disagrees_with_street_or_community"))
            .when(F.col("room").isNull(), F.lit("room_missing"))
-           .when(F.col("coarse_level").isNull(), F.lit("no_standard_address"))
+           .when(coarse_level.isNull(), F.lit("no_standard_address"))
            .otherwise(F.lit("no_standard_address_at_room_level")))
-    return joined.select(
+    return best.select(
         "text", "district_code",
-        F.when(room_ok, F.col("room_id")).alias("address_id"), level.alias("level"),
+        F.when(room_ok, room_id).alias("address_id"), level.alias("level"),
         F.when(room_ok, room_confidence).otherwise(level_confidence.otherwise(0.0)).cast("double").alias("confidence"),
-        F.when(room_ok, F.array("room_id")).otherwise(
-            F.coalesce(F.col("coarse_candidates"), F.array().cast("array<string>"))).alias("candidates"),
+        F.when(room_ok, F.array(room_id)).otherwise(
+            F.coalesce(F.col("coarse_hit.candidates"), F.array().cast("array<string>"))).alias("candidates"),
         F.when(why.isNull(), F.col("reasons")).otherwise(F.concat(F.col("reasons"), F.array(why))).alias("reasons"))
 
 

@@ -253,3 +253,38 @@ def test_lake_root_with_spaces_brackets_and_chinese(spark, tmp_path):
     expected = people([0, 2, 3]).to_pylist() + people([1, 9], "历下区", "改").to_pylist()
     result = lake.read_spark(spark, "silver.person")
     assertDataFrameEqual(result, spark.createDataFrame(expected, result.schema))
+
+
+def test_spark_defaults_conf_wins_over_the_small_machine_settings(tmp_path, monkeypatch):
+    from citylake.lake.spark import LOCAL_SPARK_CONF, session_settings
+
+    (tmp_path / "spark-defaults.conf").write_text(
+        "# a one-machine deployment with more memory\nspark.driver.memory   6g\n"
+        "spark.sql.shuffle.partitions=8\n! another comment\nspark.local.dir: /srv/spark tmp\n", encoding="utf-8")
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    local = session_settings("local[2]")
+    # Keys the file sets are left to Spark, which reads the file; the others keep citylake's defaults.
+    assert "spark.driver.memory" not in local and "spark.sql.shuffle.partitions" not in local
+    assert local["spark.ui.enabled"] == LOCAL_SPARK_CONF["spark.ui.enabled"]
+    assert local["spark.sql.session.timeZone"] == "UTC"
+    assert session_settings("local[2]", {"spark.driver.memory": "2g"})["spark.driver.memory"] == "2g"
+    monkeypatch.delenv("SPARK_CONF_DIR")
+    monkeypatch.delenv("SPARK_HOME", raising=False)
+    assert session_settings("local[2]")["spark.driver.memory"] == LOCAL_SPARK_CONF["spark.driver.memory"]
+
+
+def test_a_local_session_starts_with_the_driver_memory_of_spark_defaults_conf(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "spark-defaults.conf").write_text("spark.driver.memory 1536m\n", encoding="utf-8")
+    probe = ("from citylake.lake.spark import get_spark; s = get_spark('probe');"
+             "print(s.sparkContext.getConf().get('spark.driver.memory'),"
+             " s._jvm.java.lang.Runtime.getRuntime().maxMemory() // 2**20); s.stop()")
+    env = {**os.environ, "SPARK_CONF_DIR": str(tmp_path)}
+    env.pop("SPARK_MASTER", None)
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    setting, heap_mib = out.stdout.split()
+    # The JVM's heap is the file's, not LOCAL_SPARK_CONF's 1g.
+    assert setting == "1536m" and int(heap_mib) > 1024, out.stdout
