@@ -24,6 +24,7 @@ cpca-new is no dependency; to compare, install it into the venv first:
 
     .venv/bin/pip install cpca-new==0.1.2 pyahocorasick==2.3.1
     .venv/bin/python benchmarks/address_matching.py --persons 20000 [--seed 7]
+    .venv/bin/python benchmarks/address_matching.py --home DIR   # a city built earlier, e.g. at 1M persons
 """
 
 from __future__ import annotations
@@ -34,11 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import pyarrow.dataset as ds
-
-# The address role of each source table in the truth (record_truth.role).
-TRUTH_ROLES = {"gongan.CZRK": "address", "minzheng.dbjz_cy": "address", "jiaoyu.xj_xsjbxx": "address",
-               "scjg.QYDJ": "address", "zrzy.BDCDJ": "property"}
+from scores import address as score
 
 
 def ingest_and_gate(home, lake) -> None:
@@ -52,27 +49,6 @@ def ingest_and_gate(home, lake) -> None:
             extracted = ingest_table(system, table, f"d0:{code}.{table.name}", lake, source_url(system, home))
             if extracted.rows_written:
                 gate_batch(lake, system, table, extracted.batch_id)
-
-
-def score(home, lake) -> dict:
-    truth = ds.dataset(str(Path(home.truth) / "record_truth")).to_table().to_pandas()
-    standard = (truth[truth["source_table"] == "gongan.BZDZ"][["record_key", "entity_id"]]
-                .rename(columns={"record_key": "address_id", "entity_id": "standard_truth"}))
-    sources = truth[truth["source_table"].isin(TRUTH_ROLES) & (truth["role"] == truth["source_table"].map(TRUTH_ROLES))]
-    links = lake.read_arrow("gold.address_link").read_all().to_pandas()
-    scored = (links.merge(sources[["source_table", "record_key", "entity_id", "defects"]],
-                          on=["source_table", "record_key"], how="left").merge(standard, on="address_id", how="left"))
-    scored["right"] = scored["address_id"].notna() & (scored["standard_truth"] == scored["entity_id"])
-    scored["wrong"] = scored["address_id"].notna() & (scored["standard_truth"] != scored["entity_id"])
-    scored["variant"] = scored["defects"].map(lambda d: any(str(x).endswith(":address_variant") for x in d))
-    per_level = scored.groupby("level").agg(links=("record_id", "size"), right=("right", "sum"), wrong=("wrong", "sum"))
-    per_table = scored.groupby("source_table").agg(links=("record_id", "size"), right=("right", "mean"))
-    variants = scored[scored["variant"]]
-    return {"links": len(scored), "right": float(scored["right"].mean()), "wrong": float(scored["wrong"].mean()),
-            "variants": len(variants), "variants_right": float(variants["right"].mean()),
-            "variants_wrong": float(variants["wrong"].mean()),
-            "per_level": {k: {c: int(v) for c, v in row.items()} for k, row in per_level.iterrows()},
-            "per_table_right": {k: round(float(v), 5) for k, v in per_table["right"].items()}}
 
 
 def cpca_rate(texts: list[str]) -> float | None:
@@ -90,6 +66,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--home", help="a city built earlier (its CITYLAKE_HOME, e.g. one of benchmarks/pipeline.py "
+                                       "--root): its lake is used as it is, nothing is generated")
     parser.add_argument("--driver-memory", default="2g")
     args = parser.parse_args()
 
@@ -102,18 +80,26 @@ def main() -> None:
     from citylake.synthcity.generate import generate
 
     with tempfile.TemporaryDirectory(prefix="address-matching-") as tmp:
-        home = Home(Path(tmp) / "home")
+        home = Home(Path(args.home).resolve() if args.home else Path(tmp) / "home")
         started = time.perf_counter()
-        generate(args.persons, args.seed, [home.sqlite_source_url()], home.truth)
+        if not args.home:
+            generate(args.persons, args.seed, [home.sqlite_source_url()], home.truth)
         lake = open_lake(home.lake)
-        ingest_and_gate(home, lake)
+        if not args.home:
+            ingest_and_gate(home, lake)
         prepared = time.perf_counter() - started
         spark = get_spark("citylake-address-benchmark", conf={"spark.driver.memory": args.driver_memory})
         registry = load_registry()
-        first = build_address(spark, lake, registry, feedback=False)  # warm: JVM, Python workers, lexicon
         settings = load_settings(registry)
-        standard = lake.read_spark(spark, STANDARD).localCheckpoint()
         records = address_records(spark, lake, settings).localCheckpoint()
+        first = None
+        if args.home:  # warm (JVM, Python workers, lexicon) on a sample: the city's library is built already
+            standard = lake.read_spark(spark, STANDARD)
+            match_texts(parse_texts(records.sample(0.01, seed=1)), standard, settings).count()
+        else:
+            first = build_address(spark, lake, registry, feedback=False)["seconds"]
+        standard = lake.read_spark(spark, STANDARD).localCheckpoint()
+        # To the driver for cpca-new, which takes a list: the distinct texts only, a benchmark's price.
         texts = [r["text"] for r in records.select("text").distinct().collect()]
         started = time.perf_counter()
         matched = match_texts(parse_texts(records), standard, settings).localCheckpoint().count()
@@ -124,12 +110,13 @@ def main() -> None:
         cpca = cpca_rate(texts)
         ours = matched / match_seconds
         report = {
-            "persons": args.persons, "seed": args.seed, "prepare_seconds": round(prepared, 1),
+            "persons": args.persons if not args.home else None, "home": args.home, "seed": args.seed,
+            "prepare_seconds": round(prepared, 1),
             "standard_addresses": summary["standard_addresses"], "records": summary["records"],
             "distinct_addresses": matched, "parse_and_match_seconds": round(match_seconds, 1),
             "parsed_and_matched_per_second": round(ours), "cpca_new_per_second": round(cpca) if cpca else None,
             "ratio_to_cpca_new": round(ours / cpca, 3) if cpca else None,
-            "first_build_seconds": first["seconds"], "build_seconds": round(build_seconds, 1),
+            "first_build_seconds": first, "build_seconds": round(build_seconds, 1),
             "address_issues": summary.get("address_issues"), "score": score(home, lake)}
     print(json.dumps(report, ensure_ascii=False, indent=1))
 

@@ -20,9 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-import pyarrow.dataset as ds
 from measure import TreeRss
+from scores import person as score
 
 
 def ingest_and_gate(home, lake, tag: str) -> None:
@@ -36,34 +35,6 @@ def ingest_and_gate(home, lake, tag: str) -> None:
             extracted = ingest_table(system, table, f"{tag}:{code}.{table.name}", lake, source_url(system, home))
             if extracted.rows_written:
                 gate_batch(lake, system, table, extracted.batch_id)
-
-
-def score(home, lake) -> dict:
-    links = lake.read_arrow("gold.person_source_link").read_all().to_pandas()
-    truth = ds.dataset(str(Path(home.truth) / "record_truth")).to_table().to_pandas()
-    truth = truth[truth["entity_type"] == "person"].drop_duplicates(["source_table", "record_key", "role"],
-                                                                    keep="last")
-    scored = links.merge(truth, on=["source_table", "record_key", "role"], how="inner")
-    linked = scored[scored["person_id"].notna()]
-    same = linked.groupby(["person_id", "entity_id"]).size()
-    by_person, by_true = linked.groupby("person_id").size(), linked.groupby("entity_id").size()
-    tp = int((same * (same - 1) // 2).sum())
-    predicted, actual = int((by_person * (by_person - 1) // 2).sum()), int((by_true * (by_true - 1) // 2).sum())
-    world = pd.read_parquet(Path(home.truth) / "person.parquet", columns=["person_id", "id_number"])
-    proposals = scored[scored["proposed_id_number"].notna()].merge(
-        world.rename(columns={"person_id": "entity_id"}), on="entity_id")
-    persons = lake.row_count("gold.person")
-    return {"records": len(links), "matched_to_truth": len(scored),
-            "linked_by_linkage": int((links["link_method"] == "linkage").sum()),
-            "unlinked": int(links["person_id"].isna().sum()),
-            "pairwise_precision": tp / predicted if predicted else 1.0,
-            "pairwise_recall": tp / actual if actual else 1.0,
-            "golden_persons": persons, "true_persons_mentioned": int(truth["entity_id"].nunique()),
-            "golden_vs_true": persons / max(1, truth["entity_id"].nunique()) - 1,
-            "golden_persons_merging_true_persons": int((linked.groupby("person_id")["entity_id"].nunique() > 1).sum()),
-            "proposals": len(proposals),
-            "proposals_right": float((proposals["proposed_id_number"] == proposals["id_number"]).mean())
-            if len(proposals) else None}
 
 
 def build(lake, memory: str, full: bool = False) -> tuple[dict, float, float]:

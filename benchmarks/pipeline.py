@@ -15,7 +15,9 @@ size (least squares slope of log time on log persons; 1.0 is linear). Goals (iss
 the floor at 1 million persons, exponent ≤ 1.1.
 
     .venv/bin/python benchmarks/pipeline.py --persons 10000 100000 [--root DIR] [--json OUT]
-        [--markdown TABLE.md] [--add-to EARLIER.json]
+        [--markdown TABLE.md] [--add-to EARLIER.json] [--score] [--spark-conf spark.driver.memory=6g]
+
+``--score`` adds each library's score against the truth (benchmarks/scores.py) to the results.
 
 Timings on a shared 2-core machine are noisy: compare ratios measured in one run, not seconds
 across runs.
@@ -42,6 +44,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from measure import TreeRss
+from scores import score_city
 
 log = logging.getLogger("benchmarks.pipeline")
 
@@ -85,7 +88,8 @@ def timed(name: str, work: Callable[[], Any]) -> tuple[dict[str, Any], Any]:
     return {"seconds": round(seconds, 2), "peak_mib": round(peak)}, result
 
 
-def run_size(persons: int, seed: int, root: Path) -> dict[str, Any]:
+def run_size(persons: int, seed: int, root: Path, score: bool = False) -> dict[str, Any]:
+    from citylake.lake import open_lake
     from citylake.orchestration.run import run_build, run_catalog, run_ingest, run_promote
     from citylake.settings import Home
     from citylake.synthcity.generate import generate
@@ -116,6 +120,7 @@ def run_size(persons: int, seed: int, root: Path) -> dict[str, Any]:
         "stages": stages, "pipeline_seconds": round(pipeline, 1),
         "pipeline_peak_mib": max(stages[s]["peak_mib"] for s in PIPELINE),
         "pipeline_vs_io_floor": round(pipeline / stages["io_floor"]["seconds"], 1),
+        **({"scores": score_city(home, open_lake(home.lake))} if score else {}),
     }
 
 
@@ -179,6 +184,11 @@ def main() -> None:
     parser.add_argument("--root", help="a folder for the cities (default: a temporary one, removed after)")
     parser.add_argument("--json", help="write the results here as JSON (they are printed either way)")
     parser.add_argument("--markdown", help="write the results table to this Markdown file")
+    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Spark setting for the gold builds (e.g. spark.driver.memory=6g), written to a "
+                             "spark-defaults.conf the DAG children read through SPARK_CONF_DIR; repeatable")
+    parser.add_argument("--score", action="store_true", help="score each library against the city's truth "
+                                                                  "(benchmarks/scores.py) after the stages")
     parser.add_argument("--add-to", help="a JSON file of an earlier run: its other sizes join this run's "
                                          "(e.g. a small size rerun on a quiet machine)")
     args = parser.parse_args()
@@ -188,11 +198,19 @@ def main() -> None:
         os.environ.pop(name, None)
 
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="citylake-pipeline-"))
+    if args.spark_conf:
+        conf_dir = root / "spark-conf"
+        conf_dir.mkdir(parents=True, exist_ok=True)
+        lines = [item.partition("=") for item in args.spark_conf]
+        if any(not key or not value for key, _, value in lines):
+            parser.error("--spark-conf takes KEY=VALUE")
+        (conf_dir / "spark-defaults.conf").write_text("".join(f"{k} {v}\n" for k, _, v in lines), encoding="utf-8")
+        os.environ["SPARK_CONF_DIR"] = str(conf_dir)  # citylake.lake.spark.spark_defaults
     earlier = json.loads(Path(args.add_to).read_text(encoding="utf-8"))["runs"] if args.add_to else []
     runs = [r for r in earlier if r["persons"] not in args.persons]
     try:
         for persons in sorted(args.persons):
-            runs.append(run_size(persons, args.seed, root))
+            runs.append(run_size(persons, args.seed, root, args.score))
             runs.sort(key=lambda r: r["persons"])
             if not args.root:
                 shutil.rmtree(root / f"city-{persons}")
@@ -201,18 +219,19 @@ def main() -> None:
     finally:
         if not args.root:
             shutil.rmtree(root, ignore_errors=True)
-    print(json.dumps(summary(runs), ensure_ascii=False, indent=2))
+    print(json.dumps(summary(runs, args.spark_conf), ensure_ascii=False, indent=2))
 
 
-def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def summary(runs: list[dict[str, Any]], spark_conf: list[str]) -> dict[str, Any]:
     return {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "load_average_after": [round(x, 1) for x in os.getloadavg()]},
+            "spark_conf": spark_conf,
             "runs": runs, "scaling_exponent": scaling(runs)}
 
 
 def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    result = summary(runs)
+    result = summary(runs, args.spark_conf)
     if args.json:
         Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     if args.markdown:
