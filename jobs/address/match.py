@@ -96,15 +96,26 @@ def match_texts(parsed: DataFrame, standard: DataFrame, settings: MatchingSettin
     """Per distinct parsed text: ``address_id`` (room level only), ``level``, ``confidence``,
     ``candidates`` and ``reasons`` (the parser's and the matcher's).
 
-    One pass over ``parsed`` (the parse runs in Python workers, so it is read once): its keys are
-    exploded with the few components the confidence needs carried along, joined to the list's
-    keys, and grouped back by text, keeping the finest unique room hit and the finest coarser hit
-    (a text has one key per rank, so the smallest rank is the finest and has no tie)."""
+    One pass over ``parsed`` (the parse runs in Python workers, so it is read once). Most texts name
+    their room in full, and a unique room hit on a text's finest key, with the confidence the room
+    level needs, is its match whatever its coarser keys would find. So each text's finest key is
+    tried first against the list's unique room keys; only the texts it does not settle have all
+    their keys exploded (a settled text keeps its finest key alone). The keys, with the few
+    components the confidence needs carried along, are joined to the list's keys and grouped back
+    by text, keeping the finest unique room hit and the finest coarser hit (a text has one key per
+    rank, so the smallest rank is the finest and has no tie)."""
     from pyspark.sql import functions as F
 
     keys = standard_keys(standard, settings.candidates)
     carried = ("district_code", "street", "community", "room", "reasons")
-    exploded = (parsed.select("text", *carried, F.explode_outer(_keys()).alias("k"))
+    unique_rooms = keys.where((F.col("level") == "room") & (F.col("n") == 1)).select(
+        "key", F.struct("rank", "address_id", "s_street", "s_community").alias("finest_room"))
+    # The parse's components travel through the first join rather than the keys built from them
+    # (an array of up to twelve long strings a text): the keys are built again after it.
+    tried = parsed.withColumn("key", F.get(_keys(), 0)["key"]).join(unique_rooms, "key", "left")
+    settled = _room_ok(F.col("finest_room"), settings)
+    exploded = (tried.select("text", *carried, F.explode_outer(
+                    F.when(settled, F.slice(_keys(), 1, 1)).otherwise(_keys())).alias("k"))
                 .select("text", *carried, F.col("k.key").alias("key")))
     hits = exploded.join(keys, "key", "left")
     room_hit = (F.col("level") == "room") & (F.col("n") == 1)
@@ -112,16 +123,10 @@ def match_texts(parsed: DataFrame, standard: DataFrame, settings: MatchingSettin
         *(F.first(c).alias(c) for c in carried),
         F.min(F.when(room_hit, F.struct("rank", "address_id", "s_street", "s_community"))).alias("room_hit"),
         F.min(F.when(F.col("level") != "room", F.struct("rank", "level", "candidates"))).alias("coarse_hit"))
-    disagree = settings.disagreement_factor
-    full = next(i for i, (name, _, _) in enumerate(_KEYS) if name == "room_full")
-    room_id, s_street, s_community = (F.col(f"room_hit.{c}") for c in ("address_id", "s_street", "s_community"))
+    room_id = F.col("room_hit.address_id")
     coarse_level = F.col("coarse_hit.level")
-    room_confidence = (F.lit(settings.confidence["room"])
-                       * F.when(F.col("room_hit.rank") == full, 1.0).otherwise(settings.partial_key_factor)
-                       * F.when(F.col("street").isNotNull() & (F.col("street") != s_street), disagree).otherwise(1.0)
-                       * F.when(F.col("community").isNotNull() & (F.col("community") != s_community), disagree)
-                       .otherwise(1.0))
-    room_ok = room_id.isNotNull() & (room_confidence >= settings.min_room_confidence)
+    room_confidence = _room_confidence(F.col("room_hit"), settings)
+    room_ok = _room_ok(F.col("room_hit"), settings)
     level_confidence = reduce(lambda acc, lv: acc.when(coarse_level == lv, settings.confidence[lv]),
                               LEVELS[2:], F.when(coarse_level == LEVELS[1], settings.confidence[LEVELS[1]]))
     level = F.when(room_ok, F.lit("room")).otherwise(F.coalesce(coarse_level, F.lit(UNMATCHED)))
@@ -137,6 +142,25 @@ def match_texts(parsed: DataFrame, standard: DataFrame, settings: MatchingSettin
         F.when(room_ok, F.array(room_id)).otherwise(
             F.coalesce(F.col("coarse_hit.candidates"), F.array().cast("array<string>"))).alias("candidates"),
         F.when(why.isNull(), F.col("reasons")).otherwise(F.concat(F.col("reasons"), F.array(why))).alias("reasons"))
+
+
+def _room_confidence(hit: Column, settings: MatchingSettings) -> Column:
+    """The confidence of a room hit (struct of rank, address_id, s_street, s_community): full key or
+    not, lowered where the text's street or community disagrees with the standard address's."""
+    from pyspark.sql import functions as F
+
+    disagree = settings.disagreement_factor
+    full = next(i for i, (name, _, _) in enumerate(_KEYS) if name == "room_full")
+    return (F.lit(settings.confidence["room"])
+            * F.when(hit["rank"] == full, 1.0).otherwise(settings.partial_key_factor)
+            * F.when(F.col("street").isNotNull() & (F.col("street") != hit["s_street"]), disagree).otherwise(1.0)
+            * F.when(F.col("community").isNotNull() & (F.col("community") != hit["s_community"]), disagree)
+            .otherwise(1.0))
+
+
+def _room_ok(hit: Column, settings: MatchingSettings) -> Column:
+    """A room hit that is there and confident enough for the room level."""
+    return hit["address_id"].isNotNull() & (_room_confidence(hit, settings) >= settings.min_room_confidence)
 
 
 def source_tables(registry: Mapping[str, SourceSystem]) -> list[str]:
