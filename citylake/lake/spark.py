@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,10 +13,6 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
-
-# One line of a Java properties file that is not blank or a comment: the key ends at the first
-# '=', ':' or white space.
-_PROPERTY = re.compile(r"^\s*(?P<key>[^\s=:#!][^\s=:]*)\s*[=:\s]\s*(?P<value>.*)$")
 
 #: Settings every citylake session needs, whatever the master.
 #: Parquet files written by Spark are committed to Delta tables by delta-rs, and Delta stores
@@ -46,19 +41,18 @@ LOCAL_SPARK_CONF: Mapping[str, str] = {
 
 def spark_defaults() -> dict[str, str]:
     """The settings of ``spark-defaults.conf`` in ``$SPARK_CONF_DIR`` (else ``$SPARK_HOME/conf``), as
-    Spark reads the file (a Java properties file: ``key value``, ``key=value`` or ``key: value`` per
-    line, ``#`` or ``!`` starting a comment); {} when there is no such file."""
+    Spark reads the file: a Java properties file (``java.util.Properties.load`` semantics, through
+    javaproperties: separators, comments, line continuations, escapes) whose values are trimmed;
+    {} when there is no such file."""
+    import javaproperties
+
     folder = os.environ.get("SPARK_CONF_DIR") or (
         str(Path(os.environ["SPARK_HOME"]) / "conf") if os.environ.get("SPARK_HOME") else None)
     path = Path(folder) / "spark-defaults.conf" if folder else None
     if path is None or not path.is_file():
         return {}
-    settings: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        entry = _PROPERTY.match(line)
-        if entry:
-            settings[entry["key"]] = entry["value"].strip()
-    return settings
+    with path.open(encoding="utf-8") as properties:
+        return {key: value.strip() for key, value in javaproperties.load(properties).items()}
 
 
 def session_settings(master: str, conf: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -256,12 +256,17 @@ def test_lake_root_with_spaces_brackets_and_chinese(spark, tmp_path):
 
 
 def test_spark_defaults_conf_wins_over_the_small_machine_settings(tmp_path, monkeypatch):
-    from citylake.lake.spark import LOCAL_SPARK_CONF, session_settings
+    from citylake.lake.spark import LOCAL_SPARK_CONF, session_settings, spark_defaults
 
     (tmp_path / "spark-defaults.conf").write_text(
         "# a one-machine deployment with more memory\nspark.driver.memory   6g\n"
-        "spark.sql.shuffle.partitions=8\n! another comment\nspark.local.dir: /srv/spark tmp\n", encoding="utf-8")
+        "spark.sql.shuffle.partitions=8\n! another comment\nspark.local.dir: /srv/spark tmp  \n"
+        "spark.driver.extraJavaOptions -XX:+UseG1GC \\\n    -Dcity=\\u6D4E\\u5357\n", encoding="utf-8")
     monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    # Read as Spark reads it (java.util.Properties, values trimmed): continuation lines and escapes.
+    assert spark_defaults() == {"spark.driver.memory": "6g", "spark.sql.shuffle.partitions": "8",
+                                "spark.local.dir": "/srv/spark tmp",
+                                "spark.driver.extraJavaOptions": "-XX:+UseG1GC -Dcity=济南"}
     local = session_settings("local[2]")
     # Keys the file sets are left to Spark, which reads the file; the others keep citylake's defaults.
     assert "spark.driver.memory" not in local and "spark.sql.shuffle.partitions" not in local
