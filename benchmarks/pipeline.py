@@ -16,6 +16,11 @@ the floor at 1 million persons, exponent ≤ 1.1.
 
     .venv/bin/python benchmarks/pipeline.py --persons 10000 100000 [--root DIR] [--json OUT]
         [--markdown TABLE.md] [--add-to EARLIER.json] [--score] [--spark-conf spark.driver.memory=6g]
+        [--from-stage gold.enterprise --add-to EARLIER.json] [--to-stage gate]
+
+``--to-stage`` stops after a stage; ``--from-stage`` resumes the city left under ``--root`` (the 1M
+city takes half an hour to generate, ingest and gate), keeping the earlier stages' measurements from
+the ``--add-to`` JSON of the run that built it.
 
 ``--score`` adds each library's score against the truth (benchmarks/scores.py) to the results.
 
@@ -50,6 +55,7 @@ log = logging.getLogger("benchmarks.pipeline")
 
 LIBRARIES = ("person", "address", "enterprise", "topics")
 PIPELINE = ("ingest", "gate", *(f"gold.{lib}" for lib in LIBRARIES), "catalog")
+STAGES = ("generate", "io_floor", *PIPELINE)
 CHUNK_ROWS = 100_000
 
 
@@ -88,40 +94,74 @@ def timed(name: str, work: Callable[[], Any]) -> tuple[dict[str, Any], Any]:
     return {"seconds": round(seconds, 2), "peak_mib": round(peak)}, result
 
 
-def run_size(persons: int, seed: int, root: Path, score: bool = False) -> dict[str, Any]:
+def source_rows(sources: Path) -> int:
+    """The rows of every table of every SQLite department system (a city generated earlier)."""
+    rows = 0
+    for db in sorted(sources.glob("*.db")):
+        with sqlite3.connect(db) as conn:
+            for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+                rows += conn.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
+    return rows
+
+
+def run_size(persons: int, seed: int, root: Path, score: bool = False, first: str = STAGES[0],
+             last: str = STAGES[-1], earlier: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the stages ``first`` to ``last`` on the city of ``persons`` under ``root`` (generated anew
+    when ``first`` is ``generate``, else the one an earlier run left there); the stages not run keep
+    their measurements from ``earlier`` (that size's run in an earlier JSON), if any."""
     from citylake.lake import open_lake
     from citylake.orchestration.run import run_build, run_catalog, run_ingest, run_promote
     from citylake.settings import Home
     from citylake.synthcity.generate import generate
 
     home = Home(root / f"city-{persons}")
-    if home.root.exists():
-        shutil.rmtree(home.root)
-    home.root.mkdir(parents=True)
-    stages: dict[str, dict[str, Any]] = {}
-    stages["generate"], report = timed("generate", lambda: generate(
-        persons, seed, [home.sqlite_source_url()], home.truth))
-    floor_dir = home.root / "io-floor"
-    floor_dir.mkdir()
-    stages["io_floor"], (floor_rows, floor_bytes) = timed("io_floor", lambda: io_floor(home.sources, floor_dir))
-    shutil.rmtree(floor_dir)
-    stages["ingest"], _ = timed("ingest", lambda: run_ingest(home))
-    stages["gate"], _ = timed("gate", lambda: run_promote(home))
-    for lib in LIBRARIES:
-        stages[f"gold.{lib}"], _ = timed(f"gold.{lib}", lambda lib=lib: run_build(home, [lib]))
-    stages["catalog"], _ = timed("catalog", lambda: run_catalog(home))
-    for stage in stages.values():
-        stage["source_rows_per_second"] = round(report.rows / stage["seconds"]) if stage["seconds"] else None
-    pipeline = sum(stages[s]["seconds"] for s in PIPELINE)
+    wanted = STAGES[STAGES.index(first):STAGES.index(last) + 1]
+    if first == "generate":
+        if home.root.exists():
+            shutil.rmtree(home.root)
+        home.root.mkdir(parents=True)
+    elif not home.sources.is_dir():
+        raise SystemExit(f"--from-stage {first}: no city of {persons:,} persons under {root} to resume")
+    floor: dict[str, int] = {}
+
+    def floor_run() -> None:
+        floor_dir = home.root / "io-floor"
+        shutil.rmtree(floor_dir, ignore_errors=True)
+        floor_dir.mkdir()
+        floor["rows"], floor["bytes"] = io_floor(home.sources, floor_dir)
+        shutil.rmtree(floor_dir)
+
+    work: dict[str, Callable[[], Any]] = {
+        "generate": lambda: generate(persons, seed, [home.sqlite_source_url()], home.truth),
+        "io_floor": floor_run, "ingest": lambda: run_ingest(home), "gate": lambda: run_promote(home),
+        **{f"gold.{lib}": (lambda lib=lib: run_build(home, [lib])) for lib in LIBRARIES},
+        "catalog": lambda: run_catalog(home)}
+    earlier = earlier or {}
+    stages: dict[str, dict[str, Any]] = {k: v for k, v in earlier.get("stages", {}).items() if k not in wanted}
+    generated = None
+    for name in wanted:
+        stages[name], result = timed(name, work[name])
+        if name == "generate":
+            generated = result
+    rows = generated.rows if generated else source_rows(home.sources)
+    for name in wanted:
+        stages[name]["source_rows_per_second"] = round(rows / stages[name]["seconds"]) if stages[name]["seconds"] \
+            else None
+    stages = {name: stages[name] for name in STAGES if name in stages}
     lake_bytes = sum(f.stat().st_size for f in home.lake.rglob("*") if f.is_file())
-    return {
-        "persons": persons, "source_rows": report.rows, "floor_rows": floor_rows,
-        "floor_parquet_mib": round(floor_bytes / 2**20, 1), "lake_mib": round(lake_bytes / 2**20, 1),
-        "stages": stages, "pipeline_seconds": round(pipeline, 1),
-        "pipeline_peak_mib": max(stages[s]["peak_mib"] for s in PIPELINE),
-        "pipeline_vs_io_floor": round(pipeline / stages["io_floor"]["seconds"], 1),
-        **({"scores": score_city(home, open_lake(home.lake))} if score else {}),
-    }
+    run: dict[str, Any] = {
+        "persons": persons, "source_rows": rows,
+        "floor_rows": floor.get("rows", earlier.get("floor_rows")),
+        "floor_parquet_mib": round(floor["bytes"] / 2**20, 1) if floor else earlier.get("floor_parquet_mib"),
+        "lake_mib": round(lake_bytes / 2**20, 1), "stages": stages}
+    if all(s in stages for s in ("io_floor", *PIPELINE)):
+        pipeline = sum(stages[s]["seconds"] for s in PIPELINE)
+        run.update({"pipeline_seconds": round(pipeline, 1),
+                    "pipeline_peak_mib": max(stages[s]["peak_mib"] for s in PIPELINE),
+                    "pipeline_vs_io_floor": round(pipeline / stages["io_floor"]["seconds"], 1)})
+    if score:
+        run["scores"] = score_city(home, open_lake(home.lake))
+    return run
 
 
 def exponent(sizes: list[int], seconds: list[float]) -> float | None:
@@ -139,39 +179,43 @@ def scaling(runs: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
     Every stage has a fixed cost (an Airflow child, a Spark session, GX suites) that a small city
     does not amortise, so the exponent between the two largest sizes is the one that says how the
     stage grows; the fit over all sizes understates it."""
-    sizes = [r["persons"] for r in runs]
-
-    def of(seconds: list[float]) -> dict[str, float | None]:
+    def of(measured: list[tuple[int, float]]) -> dict[str, float | None]:
+        sizes, seconds = [m[0] for m in measured], [m[1] for m in measured]
         out: dict[str, float | None] = {f"{a}-{b}": exponent([a, b], [ta, tb])
                                         for a, b, ta, tb in zip(sizes, sizes[1:], seconds, seconds[1:], strict=False)}
         out["fit"] = exponent(sizes, seconds)
         return out
 
-    result = {name: of([r["stages"][name]["seconds"] for r in runs]) for name in ("generate", "io_floor", *PIPELINE)}
-    result["pipeline"] = of([r["pipeline_seconds"] for r in runs])
+    # A size whose run stopped early (--to-stage) or failed a stage has no time for the later ones.
+    result = {name: of([(r["persons"], r["stages"][name]["seconds"]) for r in runs if name in r["stages"]])
+              for name in STAGES}
+    result["pipeline"] = of([(r["persons"], r["pipeline_seconds"]) for r in runs if "pipeline_seconds" in r])
     return result
 
 
 def markdown(result: dict[str, Any]) -> str:
     runs = result["runs"]
-    pairs = [k for k in result["scaling_exponent"]["pipeline"] if k != "fit"]
+    pairs = [f"{a['persons']}-{b['persons']}" for a, b in zip(runs, runs[1:], strict=False)]
     lines = ["| stage | " + " | ".join(f"{r['persons']:,} persons: s (peak MiB)" for r in runs) + " | "
              + " | ".join(f"exponent {p.replace('-', '→')}" for p in pairs) + " |",
              "|---|" + "---:|" * (len(runs) + len(pairs))]
 
     def exponents(name: str) -> str:
-        return " | ".join(str(result["scaling_exponent"][name][p]) for p in pairs) if name in result[
-            "scaling_exponent"] else " | ".join("" for _ in pairs)
+        measured = result["scaling_exponent"].get(name, {})
+        return " | ".join(str(measured.get(p, "")) for p in pairs)
 
-    for name in ("generate", "io_floor", *PIPELINE):
-        cells = [f"{r['stages'][name]['seconds']:.1f} ({r['stages'][name]['peak_mib']:,})" for r in runs]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {exponents(name)} |")
-    lines.append("| **pipeline** (ingest → catalog) | " + " | ".join(f"**{r['pipeline_seconds']:.1f}** "
-                                                                  f"({r['pipeline_peak_mib']:,})" for r in runs)
-                 + f" | {exponents('pipeline')} |")
+    def cell(run: dict[str, Any], name: str) -> str:
+        stage = run["stages"].get(name)
+        return f"{stage['seconds']:.1f} ({stage['peak_mib']:,})" if stage else "not run"
+
+    for name in STAGES:
+        lines.append(f"| {name} | " + " | ".join(cell(r, name) for r in runs) + f" | {exponents(name)} |")
+    lines.append("| **pipeline** (ingest → catalog) | " + " | ".join(
+        f"**{r['pipeline_seconds']:.1f}** ({r['pipeline_peak_mib']:,})" if "pipeline_seconds" in r else "incomplete"
+        for r in runs) + f" | {exponents('pipeline')} |")
     blank = " | ".join("" for _ in pairs)
-    lines.append("| pipeline ÷ I/O floor | " + " | ".join(f"{r['pipeline_vs_io_floor']}×" for r in runs)
-                 + f" | {blank} |")
+    lines.append("| pipeline ÷ I/O floor | " + " | ".join(
+        f"{r['pipeline_vs_io_floor']}×" if "pipeline_vs_io_floor" in r else "" for r in runs) + f" | {blank} |")
     lines.append("| source rows | " + " | ".join(f"{r['source_rows']:,}" for r in runs) + f" | {blank} |")
     lines.append("| lake size, MiB | " + " | ".join(f"{r['lake_mib']:,}" for r in runs) + f" | {blank} |")
     return "\n".join(lines) + "\n"
@@ -190,8 +234,16 @@ def main() -> None:
     parser.add_argument("--score", action="store_true", help="score each library against the city's truth "
                                                                   "(benchmarks/scores.py) after the stages")
     parser.add_argument("--add-to", help="a JSON file of an earlier run: its other sizes join this run's "
-                                         "(e.g. a small size rerun on a quiet machine)")
+                                         "(e.g. a small size rerun on a quiet machine), and with --from-stage "
+                                         "the stages before it keep their measurements from there")
+    parser.add_argument("--from-stage", choices=STAGES, default=STAGES[0],
+                        help="resume the city an earlier run left under --root from this stage")
+    parser.add_argument("--to-stage", choices=STAGES, default=STAGES[-1], help="stop after this stage")
     args = parser.parse_args()
+    if STAGES.index(args.from_stage) > STAGES.index(args.to_stage):
+        parser.error("--from-stage comes after --to-stage")
+    if args.from_stage != STAGES[0] and not args.root:
+        parser.error("--from-stage needs the --root of the run to resume")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     # The DAG children read these: a developer's own override folders must not change what is measured.
     for name in ("CITYLAKE_SOURCES", "CITYLAKE_CONFIG"):
@@ -210,7 +262,8 @@ def main() -> None:
     runs = [r for r in earlier if r["persons"] not in args.persons]
     try:
         for persons in sorted(args.persons):
-            runs.append(run_size(persons, args.seed, root, args.score))
+            before = next((r for r in earlier if r["persons"] == persons), None)
+            runs.append(run_size(persons, args.seed, root, args.score, args.from_stage, args.to_stage, before))
             runs.sort(key=lambda r: r["persons"])
             if not args.root:
                 shutil.rmtree(root / f"city-{persons}")
