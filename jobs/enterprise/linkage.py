@@ -36,6 +36,10 @@ NO_CODE_NO_NAME = "USCC缺失且名称无匹配 (no USCC and no enterprise of th
 BROKEN_NO_MATCH = "USCC无效且无法更正, 名称无匹配 (broken USCC, no valid neighbour or name match)"
 UNKNOWN_CODE = "USCC有效但未在任何来源登记, 名称无匹配 (valid USCC of no known enterprise)"
 AMBIGUOUS_NAME = "名称对应多个企业 (the name is shared by several enterprises)"
+# The records columns the linkage decisions read, and the columns they add.
+DECISION_INPUTS = ("record_id", "source_table", "uscc", "uscc_check", "name_key", "name_loose", "address",
+                   "legal_rep_id")
+LINK_COLUMNS = ("link_method", "link_score", "link_reasons", "unlinked_reason")
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,10 @@ def link_records(records: DataFrame, authority: str) -> Linked:
 
     from citylake.jobs.enterprise.records import CHECK_CHARACTER, VALID
 
+    # The decisions are taken on the few columns they read, and joined back to the whole records
+    # once at the end: the steps chain many joins and aggregations over the same records, and
+    # sorting their attribute maps at every join ran a 1-million-person city out of memory.
+    whole, records = records, records.select(*DECISION_INPUTS)
     valid = records.where(F.col("uscc_check") == VALID)
     valid_codes = valid.select(F.col("uscc").alias("enterprise_id")).distinct().localCheckpoint()
     known_names = (valid.where(F.col("name_loose").isNotNull()).groupBy(F.col("uscc").alias("enterprise_id"))
@@ -131,7 +139,8 @@ def link_records(records: DataFrame, authority: str) -> Linked:
     linked_so_far = by_code.unionByName(repaired)
     names = (linked_so_far.where(F.col("name_key").isNotNull())
              .select("enterprise_id", "name_key", "name_loose").distinct()).localCheckpoint()
-    rest = rest.join(repaired.select("record_id"), "record_id", "left_anti")
+    # Materialised: the name step reads it five times, and it ends the code steps' chain of joins.
+    rest = rest.join(repaired.select("record_id"), "record_id", "left_anti").localCheckpoint()
 
     # 4. By name: strict key, else loose key; several enterprises narrowed by address and legal rep.
     registered = (linked_so_far.where(F.col("source_table") == authority)
@@ -183,4 +192,5 @@ def link_records(records: DataFrame, authority: str) -> Linked:
     # A written code other than the one linked (mistyped, or a pilot-looking typo) goes back as a proposal.
     proposal = F.when(F.col("link_method").isin(METHOD_REPAIR, METHOD_NAME) & F.col("uscc").isNotNull()
                       & (F.col("uscc") != F.col("enterprise_id")), F.col("enterprise_id"))
-    return Linked(linked.withColumn("proposed_uscc", proposal), enterprises)
+    decisions = linked.select("record_id", "enterprise_id", *LINK_COLUMNS, proposal.alias("proposed_uscc"))
+    return Linked(whole.join(decisions, "record_id"), enterprises)
