@@ -15,7 +15,9 @@ Every golden enterprise is keyed by a USCC, so two different valid codes are nev
    is a known or pilot code are linked by it (``uscc``).
 4. A record still without a link (no code, or one that cannot be repaired) is linked by name:
    the strict name key, else the loose one (有限公司/有限责任公司), naming exactly one enterprise;
-   several are narrowed by the registered address and the legal representative (``name``).
+   several are narrowed by the registered address, the legal representative and, for an
+   employee's record that names its employer (医保), the enterprise another source shows employing
+   the same person (人社's records linked by code) (``name``).
    A written code that differs from the one linked by name is proposed back too.
 
 Anything else is unlinked with a reason.
@@ -40,6 +42,8 @@ AMBIGUOUS_NAME = "名称对应多个企业 (the name is shared by several enterp
 DECISION_INPUTS = ("record_id", "source_table", "uscc", "uscc_check", "name_key", "name_loose", "address",
                    "legal_rep_id")
 LINK_COLUMNS = ("link_method", "link_score", "link_reasons", "unlinked_reason")
+# The attribute (jobs/enterprise/attributes.yaml) of an employee's record naming the insured person.
+EMPLOYEE = "insured_id_number"
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,8 @@ def link_records(records: DataFrame, authority: str) -> Linked:
     # The decisions are taken on the few columns they read, and joined back to the whole records
     # once at the end: the steps chain many joins and aggregations over the same records, and
     # sorting their attribute maps at every join ran a 1-million-person city out of memory.
-    whole, records = records, records.select(*DECISION_INPUTS)
+    whole = records
+    records = records.select(*DECISION_INPUTS, F.col("attributes")[EMPLOYEE].alias("employee"))
     valid = records.where(F.col("uscc_check") == VALID)
     valid_codes = valid.select(F.col("uscc").alias("enterprise_id")).distinct().localCheckpoint()
     known_names = (valid.where(F.col("name_loose").isNotNull()).groupBy(F.col("uscc").alias("enterprise_id"))
@@ -142,10 +147,13 @@ def link_records(records: DataFrame, authority: str) -> Linked:
     # Materialised: the name step reads it five times, and it ends the code steps' chain of joins.
     rest = rest.join(repaired.select("record_id"), "record_id", "left_anti").localCheckpoint()
 
-    # 4. By name: strict key, else loose key; several enterprises narrowed by address and legal rep.
+    # 4. By name: strict key, else loose key; several enterprises narrowed by address, legal rep
+    # and a person the enterprise is known (by code) to employ.
     registered = (linked_so_far.where(F.col("source_table") == authority)
                   .select("enterprise_id", F.col("address").alias("known_address"),
                           F.col("legal_rep_id").alias("known_rep")).distinct())
+    employs = (linked_so_far.where(F.col("employee").isNotNull())
+               .select("enterprise_id", "employee", F.lit(1).alias("same_employee")).distinct())
     strict = rest.join(names.select("enterprise_id", "name_key").distinct(), "name_key")
     loose = (rest.join(strict.select("record_id"), "record_id", "left_anti")
              .join(names.select("enterprise_id", "name_loose").distinct(), "name_loose"))
@@ -153,12 +161,18 @@ def link_records(records: DataFrame, authority: str) -> Linked:
                   .unionByName(loose.select("record_id", "enterprise_id",
                                             F.lit("名称一致 (same name, 有限公司/有限责任公司)").alias("why")))
                   .distinct())
-    detail = (candidates.join(rest.select("record_id", "address", "legal_rep_id"), "record_id")
+    detail = (candidates.join(rest.select("record_id", "address", "legal_rep_id", "employee"), "record_id")
               .join(registered, "enterprise_id", "left")
+              .join(employs, ["enterprise_id", "employee"], "left")
               .groupBy("record_id", "enterprise_id", "why")
               .agg(F.max((F.col("address") == F.col("known_address")).cast("int")).alias("same_address"),
-                   F.max((F.col("legal_rep_id") == F.col("known_rep")).cast("int")).alias("same_rep")))
-    detail = detail.withColumn("support", F.coalesce("same_address", F.lit(0)) + F.coalesce("same_rep", F.lit(0)))
+                   F.max((F.col("legal_rep_id") == F.col("known_rep")).cast("int")).alias("same_rep"),
+                   F.max("same_employee").alias("same_employee")))
+    # An employee's record has no address or legal representative of its own: the known employee is
+    # its one signal. Two signals or more are as strong as both of the registration's.
+    detail = detail.withColumn("support", F.least(F.lit(2), F.coalesce("same_address", F.lit(0))
+                                                  + F.coalesce("same_rep", F.lit(0))
+                                                  + F.coalesce("same_employee", F.lit(0))))
     per_record = detail.groupBy("record_id").agg(
         F.count("*").alias("n"), F.max("support").alias("best"),
         F.sum((F.col("support") == F.lit(2)).cast("int")).alias("n2"),
@@ -166,14 +180,17 @@ def link_records(records: DataFrame, authority: str) -> Linked:
     chosen = (detail.join(per_record, "record_id")
               .where((F.col("n") == 1) | ((F.col("support") == 2) & (F.col("n2") == 1))
                      | ((F.col("support") == 1) & (F.col("best") == 1) & (F.col("n1") == 1)))
-              .select("record_id", F.col("enterprise_id").alias("eid"), "why", "same_address", "same_rep", "n"))
+              .select("record_id", F.col("enterprise_id").alias("eid"), "why", "same_address", "same_rep",
+                      "same_employee", "n"))
     by_name = (rest.join(chosen, "record_id")
                .withColumn("enterprise_id", F.col("eid")).withColumn("link_method", F.lit(METHOD_NAME))
                .withColumn("link_score", F.when(F.col("n") == 1, F.lit(0.9)).otherwise(F.lit(0.8)))
                .withColumn("link_reasons", F.array_compact(F.array(
                    F.col("why"), F.when(F.col("same_address") == 1, F.lit("住所一致 (same registered address)")),
-                   F.when(F.col("same_rep") == 1, F.lit("法定代表人一致 (same legal representative)")))))
-               .drop("eid", "why", "same_address", "same_rep", "n"))
+                   F.when(F.col("same_rep") == 1, F.lit("法定代表人一致 (same legal representative)")),
+                   F.when(F.col("same_employee") == 1,
+                          F.lit("人社登记该人员受雇于此企业 (人社 shows this enterprise employing the person)")))))
+               .drop("eid", "why", "same_address", "same_rep", "same_employee", "n"))
     ambiguous = per_record.where(F.col("n") > 1).select("record_id", F.lit(True).alias("ambiguous"))
     unlinked = (rest.join(by_name.select("record_id"), "record_id", "left_anti")
                 .join(ambiguous, "record_id", "left")
