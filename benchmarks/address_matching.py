@@ -22,8 +22,9 @@ whose standard row the gate quarantined (the list's missing 街路巷) and its o
 
 At 1,000,000 persons (2026-12-03, idle machine, ``--home`` on benchmarks/pipeline.py's city, 6 GB
 driver): 395,744 standard addresses, 1,596,184 source addresses, 885,146 distinct texts. Parse +
-match 129.4 s, 6,839 distinct/s (7,193/s with 8 shuffle partitions); cpca-new alone 37,014/s, ratio
-0.185; the whole build_address 177.5 s. Scored: 99.80% of the links right, 0.0036% wrong (58).
+match 113.9 s, 7,771 distinct/s with each text's finest key tried first against the unique room keys
+(129.4 s and 6,839/s before; 7,193/s with 8 shuffle partitions); cpca-new alone 37,014/s, ratio
+0.21; the whole build_address 177.5 s before. Scored: 99.80% of the links right, 0.0036% wrong (58).
 
 cpca-new is no dependency; to compare, install it into the venv first:
 

@@ -97,9 +97,13 @@ def main() -> None:
         full, full_seconds, full_peak = build(lake, args.driver_memory)
         result.update(full_build_seconds=round(full_seconds, 1), full_build_peak_mib=round(full_peak))
     result["scores"] = score(home, lake)
+    started = time.perf_counter()
     advance(1, [home.sqlite_source_url()], home.truth)
+    result["advance_seconds"] = round(time.perf_counter() - started, 1)
+    started = time.perf_counter()
     # The batch ids name the day, so a city advanced twice gets new batches.
     ingest_and_gate(home, lake, f"d{TruthDir(home.truth).read_state().days_advanced}")
+    result["day_ingest_and_gate_seconds"] = round(time.perf_counter() - started, 1)
     second, second_seconds, second_peak = build(lake, args.driver_memory)
     result.update(incremental_after_one_day_seconds=round(second_seconds, 1), incremental_peak_mib=round(second_peak),
                   incremental_mode=second["mode"], touched_persons=second["touched_persons"])
