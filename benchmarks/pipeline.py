@@ -143,7 +143,8 @@ def run_size(persons: int, seed: int, root: Path, score: bool = False, first: st
         stages[name], result = timed(name, work[name])
         if name == "generate":
             generated = result
-    rows = generated.rows if generated else source_rows(home.sources)
+    # A resumed city's rows were counted by the run that generated it.
+    rows = generated.rows if generated else earlier.get("source_rows") or source_rows(home.sources)
     for name in wanted:
         stages[name]["source_rows_per_second"] = round(rows / stages[name]["seconds"]) if stages[name]["seconds"] \
             else None
@@ -196,28 +197,30 @@ def scaling(runs: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
 def markdown(result: dict[str, Any]) -> str:
     runs = result["runs"]
     pairs = [f"{a['persons']}-{b['persons']}" for a, b in zip(runs, runs[1:], strict=False)]
-    lines = ["| stage | " + " | ".join(f"{r['persons']:,} persons: s (peak MiB)" for r in runs) + " | "
-             + " | ".join(f"exponent {p.replace('-', '→')}" for p in pairs) + " |",
-             "|---|" + "---:|" * (len(runs) + len(pairs))]
 
-    def exponents(name: str) -> str:
+    def row(*cells: object) -> str:
+        return "| " + " | ".join(str(c) for c in cells) + " |"
+
+    def exponents(name: str) -> list[object]:
         measured = result["scaling_exponent"].get(name, {})
-        return " | ".join(str(measured.get(p, "")) for p in pairs)
+        return [measured.get(p, "") for p in pairs]
 
     def cell(run: dict[str, Any], name: str) -> str:
         stage = run["stages"].get(name)
         return f"{stage['seconds']:.1f} ({stage['peak_mib']:,})" if stage else "not run"
 
-    for name in STAGES:
-        lines.append(f"| {name} | " + " | ".join(cell(r, name) for r in runs) + f" | {exponents(name)} |")
-    lines.append("| **pipeline** (ingest → catalog) | " + " | ".join(
+    blank = [""] * len(pairs)
+    lines = [row("stage", *(f"{r['persons']:,} persons: s (peak MiB)" for r in runs),
+                 *(f"exponent {p.replace('-', '→')}" for p in pairs)),
+             "|---|" + "---:|" * (len(runs) + len(pairs))]
+    lines += [row(name, *(cell(r, name) for r in runs), *exponents(name)) for name in STAGES]
+    lines.append(row("**pipeline** (ingest → catalog)", *(
         f"**{r['pipeline_seconds']:.1f}** ({r['pipeline_peak_mib']:,})" if "pipeline_seconds" in r else "incomplete"
-        for r in runs) + f" | {exponents('pipeline')} |")
-    blank = " | ".join("" for _ in pairs)
-    lines.append("| pipeline ÷ I/O floor | " + " | ".join(
-        f"{r['pipeline_vs_io_floor']}×" if "pipeline_vs_io_floor" in r else "" for r in runs) + f" | {blank} |")
-    lines.append("| source rows | " + " | ".join(f"{r['source_rows']:,}" for r in runs) + f" | {blank} |")
-    lines.append("| lake size, MiB | " + " | ".join(f"{r['lake_mib']:,}" for r in runs) + f" | {blank} |")
+        for r in runs), *exponents("pipeline")))
+    lines.append(row("pipeline ÷ I/O floor", *(f"{r['pipeline_vs_io_floor']}×" if "pipeline_vs_io_floor" in r
+                                               else "" for r in runs), *blank))
+    lines.append(row("source rows", *(f"{r['source_rows']:,}" for r in runs), *blank))
+    lines.append(row("lake size, MiB", *(f"{r['lake_mib']:,}" for r in runs), *blank))
     return "\n".join(lines) + "\n"
 
 
