@@ -313,7 +313,8 @@ def _new_enterprises(world: World, n: int, today: int, rng: np.random.Generator)
         return []
     first = _next_number(world.enterprises["enterprise_id"], "E")
     e, addresses = _enterprises(world.persons, world.addresses, rng, reference.gazetteer(), world.config, count=n,
-                                established_on=today, taken_usccs=set(world.enterprises["uscc"]), first_number=first)
+                                established_on=today, taken_usccs=set(world.enterprises["uscc"]),
+                                taken_names=set(world.enterprises["name"]), first_number=first)
     e["employees"] = 0
     e["shell_reasons"] = [[] for _ in range(len(e))]
     world.addresses = addresses

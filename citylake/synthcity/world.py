@@ -464,7 +464,7 @@ _USCC_BODY = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 def _enterprises(p: pd.DataFrame, a: pd.DataFrame, rng: np.random.Generator, gaz, config: SynthConfig,
                  count: int | None = None, established_on: int | None = None,
-                 taken_usccs: set[str] | None = None, first_number: int = 1):
+                 taken_usccs: set[str] | None = None, taken_names: set[str] | None = None, first_number: int = 1):
     """Enterprises with USCCs, names, registered addresses and legal representatives.
 
     The initial city gets ``enterprises_per_person`` of them; a day of changes asks for ``count``
@@ -519,12 +519,7 @@ def _enterprises(p: pd.DataFrame, a: pd.DataFrame, rng: np.random.Generator, gaz
     words = np.array([_ENTERPRISE_WORDS.get(s, "商贸") for s in section], dtype=object)
     form = _weighted(rng, ["有限公司", "有限责任公司", "股份有限公司"], [0.8, 0.17, 0.03], n)
     region = np.where(rng.random(n) < 0.7, "济南", "山东")
-    name = np.where(kind == "enterprise", region + brand + words + form,
-                    np.where(kind == "individual", "济南市" + short + "区" + brand + "便利店", "济南市" + short + brand + "农民专业合作社"))
-    name = np.char.replace(name.astype(str), "区区", "区").astype(object)
-    name = pd.Series(name)
-    dup = name.duplicated(keep="first")
-    name[dup] = name[dup].str.replace("有限", "实业有限", n=1)
+    name = _registrable_names(kind, region, short, brand, words, form, taken_names or set())
 
     # Registered addresses: office buildings on the district's roads; shell companies cluster at
     # a few registration-agent addresses (集中注册地).
@@ -571,7 +566,7 @@ def _enterprises(p: pd.DataFrame, a: pd.DataFrame, rng: np.random.Generator, gaz
         status[:] = "active"
     e = pd.DataFrame({
         "enterprise_id": [f"E{i:07d}" for i in range(first_number, first_number + n)],
-        "uscc": uscc, "pilot_code": pilot, "name": name.to_numpy(), "kind": kind,
+        "uscc": uscc, "pilot_code": pilot, "name": name, "kind": kind,
         "district_code": district, "industry_section": section, "industry_code": industry_code,
         "established_days": established, "status": status,
         "registered_capital_10k": np.round(np.exp(rng.normal(4.0, 1.5, n)), 2),
@@ -580,6 +575,38 @@ def _enterprises(p: pd.DataFrame, a: pd.DataFrame, rng: np.random.Generator, gaz
     })
     e.loc[e["kind"] == "individual", "registered_capital_10k"] = np.round(rng.uniform(1, 50, int((kind == "individual").sum())), 2)
     return e, a
+
+
+def _name_key(name: str) -> str:
+    """What two names must differ in: 有限公司 and 有限责任公司 are one organisational form."""
+    return name.replace("有限责任公司", "有限公司")
+
+
+def _registrable_names(kind: np.ndarray, region: np.ndarray, short: np.ndarray, brand: np.ndarray,
+                       words: np.ndarray, form: np.ndarray, taken: set[str]) -> np.ndarray:
+    """Names as 市场监管 registers them: no two alike in the city, 有限公司 and 有限责任公司 read as one
+    (企业名称登记管理规定: a name may not repeat one the same registration authority holds), and none
+    of ``taken``. A name already held gets a longer 字号 (trade name), one more character at a time in
+    a fixed order: no random draw, so the rest of the city stays as the seed made it."""
+    extensions = ("", *_BRAND_CHARS, *(a + b for a in _BRAND_CHARS for b in _BRAND_CHARS))
+    held = {_name_key(n) for n in taken}
+    names = np.empty(len(kind), dtype=object)
+    for i in range(len(kind)):
+        for extension in extensions:
+            trade_name = brand[i] + extension
+            if kind[i] == "enterprise":
+                name = region[i] + trade_name + words[i] + form[i]
+            elif kind[i] == "individual":
+                name = ("济南市" + short[i] + "区").replace("区区", "区") + trade_name + "便利店"
+            else:
+                name = "济南市" + short[i] + trade_name + "农民专业合作社"
+            if _name_key(name) not in held:
+                break
+        else:
+            raise ValueError(f"no registrable name is left for trade name {brand[i]}")
+        held.add(_name_key(name))
+        names[i] = name
+    return names
 
 
 def _norm(w: list[float]) -> np.ndarray:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from citylake.synthcity.config import load_config
 from citylake.synthcity.departments import TABLES
+from citylake.synthcity.world import _registrable_names, build_world
 
 
 def _entities(city, name):
@@ -86,3 +89,21 @@ def test_deceased_persons_are_cancelled_in_the_registry(small_city):
     person_alive = rows["RYID"].map(dict(zip(truth["record_key"], truth["entity_id"], strict=True))).map(alive)
     assert (~person_alive).sum() > 0
     assert ((rows["ZXBS"] == "1") == ~person_alive.astype(bool)).all()
+
+
+def test_enterprise_names_are_registrable_once_in_the_city():
+    """No two enterprises share a name, 有限公司 and 有限责任公司 read as one, as 市场监管 registers them.
+    At 100,000 persons the 1,600 two-character trade names are drawn for 5,000 enterprises, so
+    collisions are certain; a name held already (a day's new enterprise) is extended too."""
+    enterprises = build_world(100_000, 11, load_config()).enterprises
+    keys = enterprises["name"].str.replace("有限责任公司", "有限公司")
+    assert keys.is_unique
+    longer = enterprises["name"].str.len() > enterprises["name"].str.len().mode()[0]
+    assert longer.sum() > 50  # the trade names that were extended
+    held = {"济南泉鲁商贸有限责任公司"}
+    kinds = np.array(["enterprise", "enterprise", "individual", "individual"], dtype=object)
+    names = _registrable_names(kinds, np.array(["济南"] * 4, dtype=object), np.array(["历下"] * 4, dtype=object),
+                               np.array(["泉鲁"] * 4, dtype=object), np.array(["商贸"] * 4, dtype=object),
+                               np.array(["有限公司"] * 4, dtype=object), held)
+    assert list(names) == ["济南泉鲁泉商贸有限公司", "济南泉鲁鲁商贸有限公司", "济南市历下区泉鲁便利店",
+                           "济南市历下区泉鲁泉便利店"]
