@@ -33,13 +33,20 @@ def rule_of(attribute: str) -> str:
     return f"{RULE_PREFIX}{attribute}{RULE_SUFFIX}"
 
 
-def conflicts(values: DataFrame, priority: Priority) -> DataFrame:
-    """One row per (record, attribute) whose value differs from the golden one chosen from a more
-    authoritative source (see :func:`citylake.jobs.person.golden.golden`'s second frame)."""
+def compared_values(values: DataFrame, priority: Priority) -> DataFrame:
+    """The values of a conflict attribute from a source less authoritative than the chosen one's
+    (``values``: :func:`citylake.jobs.person.golden.golden`'s second frame): what is compared."""
     from pyspark.sql import functions as F
 
-    disagree = values.where(F.col("attribute").isin(list(priority.conflicts))
-                            & (F.col("rank") > F.col("chosen_rank")) & (F.col("value") != F.col("chosen_value")))
+    return values.where(F.col("attribute").isin(list(priority.conflicts)) & (F.col("rank") > F.col("chosen_rank")))
+
+
+def conflicts(compared: DataFrame) -> DataFrame:
+    """One row per (record, attribute) whose value differs from the golden one chosen from a more
+    authoritative source (``compared``: :func:`compared_values`)."""
+    from pyspark.sql import functions as F
+
+    disagree = compared.where(F.col("value") != F.col("chosen_value"))
     return disagree.select(
         "person_id", "attribute", "record_id", "system", "source_table", "record_key", "role", "batch_id",
         F.col("value").alias("source_value"), F.col("chosen_value").alias("authority_value"),
@@ -50,12 +57,12 @@ def conflicts(values: DataFrame, priority: Priority) -> DataFrame:
         F.concat(F.lit(RULE_PREFIX), "attribute", F.lit(RULE_SUFFIX)).alias("rule"))
 
 
-def evaluated_per_person(values: DataFrame, priority: Priority) -> DataFrame:
-    """(person_id, source_table, attribute, evaluated): the values compared with a more authoritative one."""
+def evaluated_per_person(compared: DataFrame) -> DataFrame:
+    """(person_id, source_table, attribute, evaluated): the values compared with a more authoritative
+    one (``compared``: :func:`compared_values`)."""
     from pyspark.sql import functions as F
 
-    return (values.where(F.col("attribute").isin(list(priority.conflicts)) & (F.col("rank") > F.col("chosen_rank")))
-            .groupBy("person_id", "source_table", "attribute").agg(F.count("*").alias("evaluated")))
+    return compared.groupBy("person_id", "source_table", "attribute").agg(F.count("*").alias("evaluated"))
 
 
 def evaluated_counts(per_person: DataFrame) -> DataFrame:
