@@ -547,7 +547,7 @@ class DeltaRsLake:
         """
         delta = self.delta_table(table, version)
         lineage.read_table(self, table, delta.version())
-        return spark_files.read_table_files(spark, delta, self.table_uri(table))
+        return spark_files.read_table_files(spark, delta, self.table_uri(table), storage_options=self.storage_options)
 
     def write_spark(
         self,
@@ -636,7 +636,8 @@ class DeltaRsLake:
                 log.info("nothing to merge into %s: the source is empty", name)
                 return read_version
             filters = covering_filters(partition_by, touched or [])
-            current = spark_files.read_table_files(df.sparkSession, target, self.table_uri(name), filters)
+            current = spark_files.read_table_files(df.sparkSession, target, self.table_uri(name), filters,
+                                                   storage_options=self.storage_options)
             merged = current.join(df.select(*keys), on=list(keys), how="left_anti").unionByName(
                 df.select(*current.columns)
             )
@@ -672,10 +673,12 @@ class DeltaRsLake:
         then = self.delta_table(name, since_version) if since_version is not None else None
         now_files = spark_files.data_files(now)
         then_files = spark_files.data_files(then) if then is not None else set()
-        added = spark_files.read_table_files(spark, now, uri, paths=now_files - then_files)
+        added = spark_files.read_table_files(spark, now, uri, paths=now_files - then_files,
+                                             storage_options=self.storage_options)
         if then is None:
             return added, spark.createDataFrame([], added.schema)
-        removed = spark_files.read_table_files(spark, then, uri, paths=then_files - now_files)
+        removed = spark_files.read_table_files(spark, then, uri, paths=then_files - now_files,
+                                               storage_options=self.storage_options)
         return added, removed
 
     def replace_spark(
@@ -709,7 +712,8 @@ class DeltaRsLake:
                 merged = df
             else:
                 base = target if base_version is None else self.delta_table(name, base_version)
-                current = spark_files.read_table_files(df.sparkSession, base, self.table_uri(name))
+                current = spark_files.read_table_files(df.sparkSession, base, self.table_uri(name),
+                                                       storage_options=self.storage_options)
                 merged = current.join(keys.select(*on).distinct(), on=list(on), how="left_anti").unionByName(
                     df.select(*current.columns))
             read_version = target.version() if target is not None else None
@@ -800,7 +804,7 @@ class DeltaRsLake:
         fs = self._fs(table)
         stats_columns = self._stats_columns(table, arrow_schema, existing)
         try:
-            spark_files.write_staging_files(df, self.table_uri(table), folder, partition_by)
+            spark_files.write_staging_files(df, self.table_uri(table), folder, partition_by, self.storage_options)
             actions = spark_files.staged_add_actions(fs, folder, partition_by, stats_columns)
         except BaseException:
             spark_files.delete_staging_folder(fs, folder)

@@ -29,6 +29,7 @@ from deltalake.transaction import AddAction
 from citylake.lake.errors import PartitionMismatchError
 from citylake.lake.parquet_stats import stats_json
 from citylake.lake.partitions import PartitionFilters, matches_filters
+from citylake.lake.storage import is_local_uri
 from citylake.lake.table_schema import arrow_schema_of, arrow_to_spark_schema
 
 if TYPE_CHECKING:
@@ -54,6 +55,13 @@ def spark_path(uri: str) -> str:
     if "://" not in uri and not uri.startswith("file:"):
         return "file://" + uri
     return uri
+
+
+def hadoop_reachable(uri: str) -> bool:
+    """Whether Spark's own (Hadoop) file systems reach ``uri``: local paths and ``hdfs://``. Object
+    stores (``s3://``, ``gs://``, ``az://`` …) need jars the pyspark install lacks, so their files go
+    through :mod:`citylake.lake.spark_object_store`."""
+    return is_local_uri(uri) or uri.startswith(("hdfs://", "viewfs://"))
 
 
 def spark_read_path(uri: str) -> str:
@@ -84,11 +92,14 @@ def read_table_files(
     table_uri: str,
     partition_filters: PartitionFilters | None = None,
     paths: Collection[str] | None = None,
+    storage_options: dict[str, str] | None = None,
 ) -> DataFrame:
     """The rows of ``table``'s loaded version, stored at ``table_uri``.
 
     ``partition_filters`` (delta-rs style, a conjunction of ``(column, "=" | "in", strings)``)
     restrict the read to some partitions; ``paths`` (see :func:`files_by_partition`) to some files.
+    On an object store (:func:`hadoop_reachable` false) the files are read through
+    :mod:`citylake.lake.spark_object_store` with ``storage_options``.
     """
     from pyspark.sql import functions as F
 
@@ -104,8 +115,14 @@ def read_table_files(
     frames = []
     root = table_uri.rstrip("/")
     for values, paths in files.items():
-        uris = [path if "://" in path else f"{root}/{path}" for path in paths]
-        frame = spark.read.schema(data_schema).parquet(*[spark_read_path(uri) for uri in uris])
+        if hadoop_reachable(table_uri):
+            uris = [path if "://" in path else f"{root}/{path}" for path in paths]
+            frame = spark.read.schema(data_schema).parquet(*[spark_read_path(uri) for uri in uris])
+        else:
+            from citylake.lake import spark_object_store
+
+            relative = [path.removeprefix(f"{root}/") for path in paths]
+            frame = spark_object_store.read_files(spark, table_uri, relative, data_schema, storage_options)
         for column, value in zip(partition_columns, values, strict=True):
             frame = frame.withColumn(column, F.lit(value).cast(spark_schema[column].dataType))
         frames.append(frame.select(*spark_schema.names))
@@ -151,9 +168,16 @@ def new_staging_folder() -> str:
 
 
 def write_staging_files(
-    df: DataFrame, table_uri: str, folder: str, partition_by: Sequence[str]
+    df: DataFrame, table_uri: str, folder: str, partition_by: Sequence[str],
+    storage_options: dict[str, str] | None = None,
 ) -> None:
-    """Write ``df`` as Parquet into ``<table_uri>/<folder>`` (a Spark job; nothing goes to the driver)."""
+    """Write ``df`` as Parquet into ``<table_uri>/<folder>`` (a Spark job; nothing goes to the driver);
+    on an object store through :mod:`citylake.lake.spark_object_store` with ``storage_options``."""
+    if not hadoop_reachable(table_uri):
+        from citylake.lake import spark_object_store
+
+        spark_object_store.write_files(df, table_uri, folder, partition_by, storage_options)
+        return
     spark = df.sparkSession
     # Delta stores timestamps as INT64 microseconds; Spark's default INT96 does not round-trip.
     # The setting is per session and only read at write time, so set it right before writing.

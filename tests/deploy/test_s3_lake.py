@@ -4,6 +4,7 @@ round of ingestion and the gate lands there; concurrent writers lose no commit."
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -79,7 +80,13 @@ def test_two_concurrent_writers_to_one_table_lose_no_commit(s3, s3_env):
     print(f"two writers x {commits} commits: {s3.refused_commits()} commit attempts refused (412) and retried")
 
 
-def test_a_round_of_ingestion_and_the_gate_on_s3(s3, s3_env, tmp_path, monkeypatch, capsys):
+def test_a_round_of_ingestion_the_gate_and_the_gold_builds_on_s3(s3, s3_env, tmp_path, monkeypatch, capsys, spark):
+    from citylake.jobs.address.build import build_address
+    from citylake.jobs.enterprise.build import build_enterprise
+    from citylake.jobs.person.build import build_person
+    from citylake.jobs.topics.build import build_topics
+    from citylake.sources.registry import load_registry
+
     home = Home(tmp_path / "home")
     monkeypatch.setenv("CITYLAKE_HOME", str(home.root))
     generate(200, 5, [home.sqlite_source_url()], home.truth)
@@ -112,3 +119,58 @@ def test_a_round_of_ingestion_and_the_gate_on_s3(s3, s3_env, tmp_path, monkeypat
     capsys.readouterr()
     assert main(["-q", "sql", f"SELECT count(*) AS n FROM {table}", "--format", "csv", "--role", "engineer"]) == 0
     assert capsys.readouterr().out.split() == ["n", str(rows)]
+
+    # The theme libraries on Spark, reading and writing the same bucket (citylake.lake.spark_object_store).
+    registry = load_registry()
+    person = build_person(spark, lake, registry)
+    assert person["persons"] >= 150 and person["linked_by_id"] > 0
+    address = build_address(spark, lake, registry)
+    enterprise = build_enterprise(spark, lake, registry)
+    topics = build_topics(spark, lake)
+    gold = lake.list_tables("gold")
+    assert {"gold.person", "gold.person_profile", "gold.address_link", "gold.enterprise", "gold.topic_elderly"} <= set(
+        gold)
+    assert lake.row_count("gold.person") == person["persons"]
+    assert pl.read_delta(lake.table_uri("gold.person"), storage_options=s3.storage_options).height == person["persons"]
+    assert not home.lake.exists(), "nothing of the lake on the local disk"
+    assert not [k for k in s3.keys(prefix) if "/spark-" in k and not k.endswith(".parquet")]
+    print(f"gold on S3: {len(gold)} tables; persons {person['persons']}, address records {address['records']}, "
+          f"enterprises {enterprise['enterprises']}, topics {topics['counts']}")
+
+
+def test_spark_reads_and_writes_the_s3_lake_without_hadoop_jars(s3, s3_env, spark):
+    """The Spark side of the lake (citylake.lake.spark_object_store under citylake.lake.delta_rs) on
+    the bucket: writes, partitioned writes, merges, key replaces and change reads, nested types."""
+    from pyspark.sql import functions as F
+    from pyspark.testing import assertDataFrameEqual
+
+    lake = open_lake()
+    rows = spark.createDataFrame(
+        [("p1", "济南 历下/区", datetime.date(2026, 1, 2), 3, ["a", "b"], {"k": "v"}),
+         ("p2", None, datetime.date(2026, 1, 3), None, [], {}),
+         ("p3", "a=b%c", None, 5, None, None)],
+        "id string, district string, day date, n int, tags array<string>, attributes map<string,string>",
+    ).withColumn("at", F.to_timestamp(F.lit("2026-01-02 03:04:05.123456")))
+    lake.write_spark(rows, "gold.s3_plain", mode="overwrite")
+    assertDataFrameEqual(lake.read_spark(spark, "gold.s3_plain"), rows)
+    lake.write_spark(rows, "gold.s3_parts", mode="overwrite", partition_by=["district"])
+    assertDataFrameEqual(lake.read_spark(spark, "gold.s3_parts").select(*rows.columns), rows)
+    assert duckdb.connect().from_arrow(lake.dataset("gold.s3_parts")).aggregate("count(*)").fetchall()[0][0] == 3
+
+    # A merge rewrites the partitions its rows fall in (here p1's and a new one's).
+    changed = spark.createDataFrame([("p1", "济南 历下/区", datetime.date(2026, 2, 1), 7, ["c"], {"x": "y"}),
+                                     ("p4", "槐荫区", None, 8, None, None)],
+                                    rows.drop("at").schema).withColumn("at", F.current_timestamp())
+    before = lake.version("gold.s3_parts")
+    lake.merge_spark(changed, "gold.s3_parts", keys=["id"])
+    merged = lake.read_spark(spark, "gold.s3_parts")
+    assert sorted(r["id"] for r in merged.collect()) == ["p1", "p2", "p3", "p4"]
+    assert merged.where("id = 'p1'").first()["n"] == 7
+    added, removed = lake.read_spark_changes(spark, "gold.s3_parts", before)
+    assert {r["id"] for r in added.collect()} == {"p1", "p4"} and {r["id"] for r in removed.collect()} == {"p1"}
+
+    keys = spark.createDataFrame([("p1",), ("p3",)], "id string")
+    lake.replace_spark(changed.where("false"), "gold.s3_plain", ["id"], keys)
+    assert [r["id"] for r in lake.read_spark(spark, "gold.s3_plain").collect()] == ["p2"]
+    prefix = s3_env.removeprefix(f"s3://{s3.bucket}/")
+    assert not [k for k in s3.keys(prefix) if "/spark-" in k and not k.endswith(".parquet")]

@@ -8,7 +8,15 @@
   ids, issue ids (they hash the batch id), wall-clock timestamps, Delta versions, the extraction
   audits and source-schema rows of batches that found nothing; source schemas compare as a set);
   every batch is conserved (bronze rows = promoted + deleted + quarantined), one audit per batch and
-  stage. Not covered yet: a kill during the gold (Spark) builds.
+  stage.
+- ``tests.faults.test_kill9_gold`` — ``kill -9`` of ``citylake run --stage gold`` (every department,
+  the four Spark builds in turn) right after the population build's first gold commit, and right
+  after the legal-entity build's (the population and address builds complete, so the rerun's
+  population build is incremental and finds nothing changed); then the stage is rerun. Checked: the
+  kill landed mid-stage, and every table of the lake, gold and state included, equals an undisturbed
+  build's on an identical gated home (ignored as above, and the Delta versions the population build
+  records it left); the recorded versions are the tables' latest, so the next incremental build
+  starts from the completed build, not from the killed one's commits.
 - ``tests.faults.test_kill9`` (rerun) — the whole round (ingest + gate) run again on a finished home.
   Checked: silver keys unique, quarantine and issue rows not doubled, one audit per batch and stage.
 - ``tests.faults.test_source_down`` — a department system on real PostgreSQL whose connections are
