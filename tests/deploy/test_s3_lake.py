@@ -81,6 +81,7 @@ def test_two_concurrent_writers_to_one_table_lose_no_commit(s3, s3_env):
 
 
 def test_a_round_of_ingestion_the_gate_and_the_gold_builds_on_s3(s3, s3_env, tmp_path, monkeypatch, capsys, spark):
+    from citylake.catalog.build import build_catalog
     from citylake.jobs.address.build import build_address
     from citylake.jobs.enterprise.build import build_enterprise
     from citylake.jobs.person.build import build_person
@@ -134,6 +135,9 @@ def test_a_round_of_ingestion_the_gate_and_the_gold_builds_on_s3(s3, s3_env, tmp
     assert pl.read_delta(lake.table_uri("gold.person"), storage_options=s3.storage_options).height == person["persons"]
     assert not home.lake.exists(), "nothing of the lake on the local disk"
     assert not [k for k in s3.keys(prefix) if "/spark-" in k and not k.endswith(".parquet")]
+    # And the catalog of it all, its table on the bucket too.
+    catalog = build_catalog(home, lake, site=False)
+    assert catalog["lake_tables"] > len(gold) and "governance.catalog" in lake.list_tables("governance")
     print(f"gold on S3: {len(gold)} tables; persons {person['persons']}, address records {address['records']}, "
           f"enterprises {enterprise['enterprises']}, topics {topics['counts']}")
 

@@ -14,9 +14,11 @@
   after the legal-entity build's (the population and address builds complete, so the rerun's
   population build is incremental and finds nothing changed); then the stage is rerun. Checked: the
   kill landed mid-stage, and every table of the lake, gold and state included, equals an undisturbed
-  build's on an identical gated home (ignored as above, and the Delta versions the population build
-  records it left); the recorded versions are the tables' latest, so the next incremental build
-  starts from the completed build, not from the killed one's commits.
+  build's on an identical gated home (ignored as above, plus the Delta versions the population build
+  records it left, the record of a population build that touched no person, and a gold build's
+  cross-source counts measured again by the rebuild, a batch of their own); the recorded versions
+  are the tables' latest, so the next incremental build starts from the completed build, not from
+  the killed one's commits.
 - ``tests.faults.test_kill9`` (rerun) — the whole round (ingest + gate) run again on a finished home.
   Checked: silver keys unique, quarantine and issue rows not doubled, one audit per batch and stage.
 - ``tests.faults.test_source_down`` — a department system on real PostgreSQL whose connections are

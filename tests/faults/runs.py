@@ -72,7 +72,10 @@ def table_rows(home: Home) -> dict[str, Counter]:
 
     The extraction audits and source-schema records of batches that found nothing new (a rerun's), and
     the records of population builds that touched no person, are left out: they record that a run
-    happened, not what the tables hold."""
+    happened, not what the tables hold. So are the repeats of a check result measured outside the gate
+    (a gold build's cross-source counts): each build is a batch of its own, and a rebuild over the same
+    data measures the same counts again (the scores read each check's latest batch,
+    citylake.quality.assessment); the gate's results stay a multiset."""
     lake = open_lake(home.lake)
     empty = pa.array([a["batch_id"] for a in gov.read(lake, gov.BATCH_AUDIT)
                       if a["stage"] == "extract" and a["rows_written"] == 0], pa.string())
@@ -86,6 +89,11 @@ def table_rows(home: Home) -> dict[str, Counter]:
         kept = [f.name for f in data.schema if f.name not in RUN_COLUMNS and not pa.types.is_timestamp(f.type)]
         rows = Counter(json.dumps(_without_clock(name, r), sort_keys=True, default=str, ensure_ascii=False)
                        for r in data.select(kept).to_pylist())
+        if name == RULE_RESULT:
+            outside = pc.invert(pc.starts_with(data["batch_id"], "gate:"))
+            repeated = Counter(json.dumps(_without_clock(name, r), sort_keys=True, default=str, ensure_ascii=False)
+                               for r in data.filter(outside).select(kept).to_pylist())
+            rows -= Counter({row: n - 1 for row, n in repeated.items() if n > 1})
         out[name] = rows
     return out
 
