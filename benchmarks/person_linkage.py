@@ -14,6 +14,7 @@ peak RSS, and precision / recall / wrong merges / corrections against the truth
 (citylake.jobs.person.linkage_eval). Needs Splink: ``pip install -e '.[eval]'``.
 
     .venv/bin/python benchmarks/person_linkage.py --persons 20000 [--home DIR] [--modes linker,splink_duckdb]
+    .venv/bin/python benchmarks/person_linkage.py --home /work/bench/1m/city-1000000   # a gated city, reused
 """
 
 from __future__ import annotations
@@ -62,13 +63,16 @@ def _prepare(home_dir: Path, persons: int, seed: int, driver_memory: str) -> Non
     lake = open_lake(home.lake)
     registry = load_registry()
     started = time.perf_counter()
-    generate(persons, seed, [home.sqlite_source_url()], home.truth)
-    for code, system in registry.items():
-        for table in system.tables:
-            batch = ingest_table(system, table, f"bench:{code}.{table.name}", lake, source_url(system, home))
-            gate_batch(lake, system, table, batch.batch_id)
-    print(f"city: {persons:,} persons generated, ingested and gated in {time.perf_counter() - started:.0f} s",
-          flush=True)
+    if lake.list_tables("silver"):
+        print(f"city: reusing the gated city in {home_dir} (--persons and --seed do not apply)", flush=True)
+    else:
+        generate(persons, seed, [home.sqlite_source_url()], home.truth)
+        for code, system in registry.items():
+            for table in system.tables:
+                batch = ingest_table(system, table, f"bench:{code}.{table.name}", lake, source_url(system, home))
+                gate_batch(lake, system, table, batch.batch_id)
+        print(f"city: {persons:,} persons generated, ingested and gated in {time.perf_counter() - started:.0f} s",
+              flush=True)
     started = time.perf_counter()
     spark = _spark("prepare", driver_memory)
     from pyspark.sql import functions as F
@@ -118,7 +122,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--home", help="folder to build or reuse (default: a temporary folder)")
+    parser.add_argument("--home", help="folder to build or reuse (default: a temporary folder); a city generated "
+                                       "and gated earlier there, e.g. benchmarks/pipeline.py's, is used as it is")
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {', '.join(MODES)}")
     parser.add_argument("--driver-memory", default="4g")
     parser.add_argument("--worker", nargs=2, metavar=("MODE", "HOME"), help=argparse.SUPPRESS)

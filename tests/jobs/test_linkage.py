@@ -212,7 +212,7 @@ def test_settings_errors_name_the_file_and_entry(tmp_path):
 
 @pytest.mark.slow
 def test_linkage_scored_against_the_truth(spark, tmp_path_factory):
-    from citylake.jobs.person.build import link_records
+    from citylake.jobs.person.build import link_records, linkage_basis
     from citylake.jobs.person.golden import load_priority
     from citylake.jobs.person.linkage_eval import score_links, truth_ids
     from citylake.jobs.person.records import person_records
@@ -223,7 +223,7 @@ def test_linkage_scored_against_the_truth(spark, tmp_path_factory):
     ingest_and_gate(home, lake, "b1")
     registry = load_registry()
     records = person_records(spark, lake, registry).localCheckpoint()
-    linked, links = link_records(records, load_priority(registry))
+    linked, links = link_records(records, linkage_basis(records, load_priority(registry)))
     persons = linked.where("link_method = 'id_number'").select("person_id").distinct()
     score = score_links(links, records, persons, truth_ids(spark, home.truth))
     assert score.residue > 300 and score.proposed > 10, score

@@ -11,8 +11,9 @@ from citylake.schemas.validators import check_id_number
 # 18 characters not inside a longer run of letters or digits (hashes, ids); X or x at the end.
 _ID_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 # A mainland mobile number not inside a longer run of digits, nor of letters and digits: file names
-# and ids hold hexadecimal UUIDs ("…-b14213149237-…").
-_MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
+# and ids hold hexadecimal UUIDs ("…-b14213149237-…"); nor the fraction of a decimal number: an
+# xlsx stores a time as a day serial, and 46360.15762318287 reads as a mobile number after its dot.
+_MOBILE = re.compile(r"(?<![0-9A-Za-z])(?<!\d\.)1[3-9]\d{9}(?![0-9A-Za-z])")
 
 
 @dataclass(frozen=True)
