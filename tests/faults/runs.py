@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,6 +63,12 @@ def committed(folder: Path, pattern: str) -> Callable[[], bool]:
     return lambda: any(folder.glob(f"{pattern}/_delta_log/*.json"))
 
 
+def copy_home(home: Home, folder: Path, name: str = "home") -> Home:
+    """A copy of ``home`` (department systems, truth, lake, Airflow state) at ``folder/name``."""
+    shutil.copytree(home.root, folder / name)
+    return Home(folder / name)
+
+
 def unfinished_runs(home: Home) -> list[Path]:
     """The Airflow run folders of ``home`` whose child never wrote its result (killed mid-run)."""
     return [d for d in sorted((home.airflow / "runs").iterdir()) if not (d / "result.json").exists()]
@@ -87,15 +94,17 @@ def table_rows(home: Home) -> dict[str, Counter]:
         if name == PERSON_BUILD:
             data = data.filter(pc.invert(pc.fill_null(pc.equal(data["touched_persons"], 0), False)))
         kept = [f.name for f in data.schema if f.name not in RUN_COLUMNS and not pa.types.is_timestamp(f.type)]
-        rows = Counter(json.dumps(_without_clock(name, r), sort_keys=True, default=str, ensure_ascii=False)
-                       for r in data.select(kept).to_pylist())
+        rows = _row_counts(name, data.select(kept))
         if name == RULE_RESULT:
-            outside = pc.invert(pc.starts_with(data["batch_id"], "gate:"))
-            repeated = Counter(json.dumps(_without_clock(name, r), sort_keys=True, default=str, ensure_ascii=False)
-                               for r in data.filter(outside).select(kept).to_pylist())
+            repeated = _row_counts(name, data.filter(pc.invert(pc.starts_with(data["batch_id"], "gate:"))).select(kept))
             rows -= Counter({row: n - 1 for row, n in repeated.items() if n > 1})
         out[name] = rows
     return out
+
+
+def _row_counts(table: str, data: pa.Table) -> Counter:
+    return Counter(json.dumps(_without_clock(table, r), sort_keys=True, default=str, ensure_ascii=False)
+                   for r in data.to_pylist())
 
 
 def _without_clock(table: str, row: dict) -> dict:

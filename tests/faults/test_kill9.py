@@ -7,7 +7,6 @@ identical home. See tests.faults for what is compared and what is ignored.
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 
 import pytest
@@ -21,6 +20,7 @@ from tests.faults.runs import (
     assert_conserved,
     assert_same_tables,
     committed,
+    copy_home,
     kill_when,
     run,
     start,
@@ -47,21 +47,17 @@ def city(tmp_path_factory) -> Home:
     return home
 
 
-def _copy(city: Home, tmp_path, name: str) -> Home:
-    shutil.copytree(city.root, tmp_path / name)
-    return Home(tmp_path / name)
-
 
 @pytest.fixture(scope="module")
 def undisturbed(city, tmp_path_factory) -> tuple[Home, dict[str, Counter]]:
-    home = _copy(city, tmp_path_factory.mktemp("undisturbed"), "home")
+    home = copy_home(city, tmp_path_factory.mktemp("undisturbed"))
     run(home, "--stage", "ingest", "--stage", "gate", *ONE, log=home.root / "cli.log")
     assert open_lake(home.lake).row_count(f"quarantine.{SYSTEM}_czrk") > 0
     return home, table_rows(home)
 
 
 def test_kill_9_during_ingestion_then_rerun(city, undisturbed, tmp_path):
-    home = _copy(city, tmp_path, "home")
+    home = copy_home(city, tmp_path)
     log = tmp_path / "cli.log"
     process = start(home, "--stage", "ingest", *ONE, log=log)
     # After the stage's first bronze commit: one table in bronze, maybe audited, the other not yet.
@@ -77,7 +73,7 @@ def test_kill_9_during_ingestion_then_rerun(city, undisturbed, tmp_path):
 
 
 def test_kill_9_during_the_gate_then_rerun(city, undisturbed, tmp_path):
-    home = _copy(city, tmp_path, "home")
+    home = copy_home(city, tmp_path)
     log = tmp_path / "cli.log"
     run(home, "--stage", "ingest", *ONE, log=log)
     process = start(home, "--stage", "gate", *ONE, log=log)

@@ -12,7 +12,6 @@ what is compared and what is ignored.
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 
 import pytest
@@ -24,6 +23,7 @@ from citylake.synthcity.generate import generate
 from tests.faults.runs import (
     assert_same_tables,
     committed,
+    copy_home,
     kill_when,
     run,
     start,
@@ -46,14 +46,10 @@ def gated(tmp_path_factory) -> Home:
     return home
 
 
-def _copy(home: Home, tmp_path, name: str) -> Home:
-    shutil.copytree(home.root, tmp_path / name)
-    return Home(tmp_path / name)
-
 
 @pytest.fixture(scope="module")
 def undisturbed(gated, tmp_path_factory) -> dict[str, Counter]:
-    home = _copy(gated, tmp_path_factory.mktemp("undisturbed_gold"), "home")
+    home = copy_home(gated, tmp_path_factory.mktemp("undisturbed_gold"))
     run(home, *GOLD, log=home.root / "cli.log", timeout=BUILD_SECONDS)
     tables = table_rows(home)
     assert {"gold.person", "gold.address_link", "gold.enterprise"} <= set(tables)
@@ -62,7 +58,7 @@ def undisturbed(gated, tmp_path_factory) -> dict[str, Counter]:
 
 @pytest.mark.parametrize("fault_point", ["person", "enterprise"])
 def test_kill_9_during_a_gold_build_then_rerun(gated, undisturbed, tmp_path, fault_point):
-    home = _copy(gated, tmp_path, "home")
+    home = copy_home(gated, tmp_path)
     log = tmp_path / "cli.log"
     process = start(home, *GOLD, log=log)
     kill_when(process, committed(home.lake / "gold", fault_point), timeout=BUILD_SECONDS)
