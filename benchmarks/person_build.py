@@ -7,7 +7,9 @@ linkage scored against the generator's truth: pairwise precision and recall over
 golden persons against the true persons the sources mention, distinct true persons merged, proposed
 ID corrections right. Then applies one more day (``advance``), gates it, builds incrementally
 (citylake.jobs.person.incremental) and then fully on the same data, and reports the incremental
-build as a fraction of that full build (both measured in this run: timings are noisy).
+build as a fraction of that full build (both measured in this run: timings are noisy) and, per
+gold table, the rows in which the two differ (``incremental_differs_from_full``: all 0, or the
+incremental build is wrong).
 
     .venv/bin/python benchmarks/person_build.py --persons 50000 [--home DIR] [--driver-memory 6g]
     .venv/bin/python benchmarks/person_build.py --city /work/bench/1m/city-1000000 [--no-rebuild]
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -55,6 +58,43 @@ def build(lake, memory: str, full: bool = False) -> tuple[dict, float, float]:
     return summary, time.perf_counter() - started, rss.stop()
 
 
+def comparable(col, dtype):
+    """``col`` with every map in it, at any depth, as its entries sorted by key: maps cannot be
+    compared in set operations, their sorted entries can."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import ArrayType, MapType, StructType
+
+    if isinstance(dtype, MapType):
+        value = dtype.valueType
+        out = F.array_sort(F.transform(F.map_entries(col), lambda e: F.struct(
+            e["key"].alias("key"), comparable(e["value"], value).alias("value"))))
+    elif isinstance(dtype, ArrayType):
+        element = dtype.elementType
+        out = F.transform(col, lambda x: comparable(x, element))
+    elif isinstance(dtype, StructType):
+        out = F.struct(*[comparable(col[f.name], f.dataType).alias(f.name) for f in dtype.fields])
+    else:
+        return col
+    return F.when(col.isNotNull(), out)
+
+
+def differences(lake, incremental: dict[str, int], full: dict[str, int]) -> dict[str, int]:
+    """Per gold table, the rows in one build's version and not in the other's (0: the same table)."""
+    from pyspark.sql import functions as F
+
+    from citylake.jobs.person.build import CONFLICT, HOUSEHOLD, LINK, PERSON, PROFILE
+    from citylake.lake import get_spark
+
+    spark = get_spark("citylake-person-benchmark")
+    out = {}
+    for table in (PERSON, LINK, CONFLICT, PROFILE, HOUSEHOLD):
+        left, right = (lake.read_spark(spark, table, versions[table]) for versions in (incremental, full))
+        left, right = (f.select(*[comparable(F.col(c.name), c.dataType).alias(c.name) for c in f.schema])
+                       for f in (left, right))
+        out[table] = left.exceptAll(right).count() + right.exceptAll(left).count()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=1_000_000)
@@ -64,6 +104,9 @@ def main() -> None:
     parser.add_argument("--city", help="a city built and gated earlier (its CITYLAKE_HOME) instead of a new one")
     parser.add_argument("--no-rebuild", action="store_true", help="no full build after the day")
     args = parser.parse_args()
+    # The build's steps with their times (citylake.jobs.person.build.StepLog), on stderr.
+    logging.basicConfig(format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("citylake.jobs.person").setLevel(logging.INFO)
     if args.city and args.home:
         parser.error("--city and --home are two ways of saying where the city is: give one")
 
@@ -109,9 +152,10 @@ def main() -> None:
                   incremental_mode=second["mode"], touched_persons=second["touched_persons"])
     baseline = result.get("full_build_seconds")
     if not args.no_rebuild:
-        _, rebuilt_seconds, rebuilt_peak = build(lake, args.driver_memory, full=True)
+        rebuilt, rebuilt_seconds, rebuilt_peak = build(lake, args.driver_memory, full=True)
         result.update(full_after_one_day_seconds=round(rebuilt_seconds, 1),
-                      full_after_one_day_peak_mib=round(rebuilt_peak))
+                      full_after_one_day_peak_mib=round(rebuilt_peak),
+                      incremental_differs_from_full=differences(lake, second["versions"], rebuilt["versions"]))
         baseline = rebuilt_seconds
     result["incremental_vs_full"] = round(second_seconds / baseline, 3) if baseline else None
     if full:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 from citylake.sources.registry import SourceSystem, SourceTable
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column
+    from pyspark.sql import Column, DataFrame
 
 
 class Role(Protocol):
@@ -60,3 +60,21 @@ def attributes(role: Role) -> Column:
     if not entries:
         return F.create_map().cast("map<string,string>").alias("attributes")
     return F.map_from_entries(F.filter(F.array(*entries), lambda e: e["value"].isNotNull())).alias("attributes")
+
+
+def current(versions: DataFrame) -> DataFrame:
+    """``versions`` (a library's source records, possibly several rows per ``record_id``) with
+    ``current``: true on the one version of each record the library uses.
+
+    The gate merges a key's newest passing version into silver and appends every rejected version
+    to quarantine, where it stays when a later batch corrects it. So a record's silver row, when
+    there is one, is its current version — the latest that passed the gate; a quarantined version
+    is current only for a record silver has no row of, the newest by the source's update time (then
+    by batch). Without this a corrected record would count twice, and its old broken ID would be
+    proposed for correction once more."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    newest = Window.partitionBy("record_id").orderBy(
+        (F.col("layer") == "silver").desc(), F.col("updated_at").desc_nulls_last(), F.col("batch_id").desc())
+    return versions.withColumn("current", F.row_number().over(newest) == 1)

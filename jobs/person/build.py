@@ -4,7 +4,8 @@
 
 Steps, each a function from DataFrames to DataFrames (lake I/O only in :func:`build_person`):
 
-1. :func:`citylake.jobs.person.records.person_records` — every person-bearing record, per role;
+1. :func:`citylake.jobs.person.records.person_records` — every person-bearing record, per role,
+   in its current version (:func:`citylake.jobs.source_records.current`);
 2. records with a valid ID are keyed by it; the others (the residue) are linked to the golden
    persons of a first pass by :func:`citylake.jobs.person.linkage.link_residue` (score, reasons,
    proposed corrected ID, or why not);
@@ -55,6 +56,17 @@ class PersonTables:
     profiles: DataFrame
     households: DataFrame
     evaluated: DataFrame  # per (person, source table, attribute): values compared with the authority
+
+
+class StepLog:
+    """Logs each step of a build as it ends, with the seconds since the build started: a build of
+    a million persons runs for minutes, and the log shows how far it is and where the time goes."""
+
+    def __init__(self, build_id: str):
+        self.build_id, self.started = build_id, time.perf_counter()
+
+    def done(self, step: str) -> None:
+        log.info("%s: %s (%.1f s)", self.build_id, step, time.perf_counter() - self.started)
 
 
 def linkage_basis(records: DataFrame, priority: Priority) -> DataFrame:
@@ -169,12 +181,14 @@ def build_person(spark: SparkSession, lake, registry: Mapping[str, SourceSystem]
     from citylake.jobs.person import build_state
     from citylake.jobs.person.conflicts import evaluated_counts, file_conflicts
     from citylake.jobs.person.records import person_records, table_versions
+    from citylake.jobs.source_records import current
     from citylake.jobs.spec import conform, load_specs
     from citylake.sources.registry import load_registry
 
     started = time.perf_counter()
     registry = load_registry() if registry is None else registry
     build_id = build_id or f"build_person:{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+    steps = StepLog(build_id)
     specs = load_specs(TABLES_DIR)
     priority = load_priority(registry)
     # The versions read are fixed first: a batch promoted during the build waits for the next one.
@@ -186,28 +200,35 @@ def build_person(spark: SparkSession, lake, registry: Mapping[str, SourceSystem]
     metadata = {"batch_id": build_id, "job": "build_person"}
     versions: dict[str, int] = {}
     if state is None:
-        records = person_records(spark, lake, registry, versions=sources).localCheckpoint()
+        record_versions = current(person_records(spark, lake, registry, versions=sources)).localCheckpoint()
+        records = record_versions.where("current").drop("current")
+        steps.done("records read and standardised")
         as_of = as_of or as_of_date(records)
         # The basis is both what the residue is linked against and a state table: computed once.
         basis = linkage_basis(records, priority).localCheckpoint()
         linked, residue_links = link_records(records, basis)
+        steps.done("residue linked")
         tables = derive(linked, records, residue_links, registry, as_of, priority)
+        steps.done("golden records derived")
         metadata["as_of"] = as_of.isoformat()
         for name, frame in ((PERSON, tables.person), (LINK, tables.links), (CONFLICT, tables.conflicts),
                             (PROFILE, tables.profiles), (HOUSEHOLD, tables.households)):
             versions[name] = lake.write_spark(conform(frame, specs[name]), name, mode="overwrite", metadata=metadata)
-        for name, frame in ((build_state.RECORDS, records),
+            steps.done(f"{name} written")
+        for name, frame in ((build_state.RECORDS, record_versions),
                             (build_state.BASIS, basis),
                             (build_state.EVALUATED, tables.evaluated)):
             versions[name] = lake.write_spark(frame, name, mode="overwrite", metadata=metadata)
+            steps.done(f"{name} written")
         mode, touched = "full", None
     else:
         from citylake.jobs.person.incremental import increment
 
-        step = increment(spark, lake, registry, state, sources, priority, as_of)
+        step = increment(spark, lake, registry, state, sources, priority, as_of, steps)
         as_of = step.as_of
         metadata["as_of"] = as_of.isoformat()
         tables = derive(step.linked, step.link_source, step.residue_links, registry, as_of, priority)
+        steps.done("golden records of the touched persons derived")
         base = state.table_versions
         persons = step.touched_persons
         for name, frame, on, keys in (
@@ -216,12 +237,14 @@ def build_person(spark: SparkSession, lake, registry: Mapping[str, SourceSystem]
                 (CONFLICT, conform(tables.conflicts, specs[CONFLICT]), "person_id", persons),
                 (PROFILE, conform(tables.profiles, specs[PROFILE]), "person_id", persons),
                 (HOUSEHOLD, conform(tables.households, specs[HOUSEHOLD]), "person_id", persons),
-                (build_state.RECORDS, step.changed, "record_id", step.touched_records),
+                (build_state.RECORDS, step.touched_versions, "record_id", step.touched_records),
                 (build_state.BASIS, step.basis, "person_id", step.basis_keys),
                 (build_state.EVALUATED, tables.evaluated, "person_id", persons)):
             versions[name] = lake.replace_spark(frame, name, [on], keys, base_version=base[name], metadata=metadata)
+            steps.done(f"{name} rows replaced")
         mode, touched = "incremental", persons.count()
     build_state.record_build(lake, build_id, mode, as_of, sources, versions, touched)
+    steps.done(f"{mode} build recorded")
     links = lake.read_spark(spark, LINK)
     counts = {r["k"]: r["n"] for r in links.groupBy(
         F.coalesce("link_method", F.lit("unlinked")).alias("k")).agg(F.count("*").alias("n")).collect()}
@@ -237,10 +260,12 @@ def build_person(spark: SparkSession, lake, registry: Mapping[str, SourceSystem]
         "residents": person.where("resident").count(), "conflicts": lake.row_count(CONFLICT),
         "households": lake.read_spark(spark, HOUSEHOLD).select("household_number").distinct().count(),
         "versions": versions}
+    steps.done("summary counted")
     if feedback:
         conflicts = lake.read_spark(spark, CONFLICT)
         evaluated = evaluated_counts(lake.read_spark(spark, build_state.EVALUATED))
         summary["conflict_issues"] = file_conflicts(lake, registry, conflicts, evaluated, build_id)
+        steps.done("conflicts filed")
     summary["seconds"] = round(time.perf_counter() - started, 1)
     log.info("built the population library (%s): %d records -> %d persons (%d by linkage, %d unlinked) in %.1f s",
              mode, summary["records"], summary["persons"], summary["linked_by_linkage"], summary["unlinked"],

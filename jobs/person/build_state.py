@@ -17,11 +17,16 @@ from pathlib import Path
 import pyarrow as pa
 
 BUILD_TABLE = "governance.person_build"
-# The build's own tables beside gold: the standardised records, the linkage basis (the persons the
-# records with a valid ID make) and the 一致性 counts per person.
+# The build's own tables beside gold: the standardised records (every version, ``current`` marking
+# the one used), the linkage basis (the persons the records with a valid ID make) and the 一致性
+# counts per person.
 RECORDS, BASIS, EVALUATED = "state.person_record", "state.person_basis", "state.person_evaluated"
 # What decides the gold tables besides the data: a change here needs a full build.
 CONFIG_FILES = ("attributes.yaml", "source_priority.yaml", "profile.yaml", "linkage.yaml")
+# Raised when the build computes differently from the same configuration (2: name weights rounded
+# to a tenth of a bit, and one current version per record), so that the first build after an
+# upgrade is a full one.
+LOGIC_VERSION = 2
 _SCHEMA = pa.schema([
     ("build_id", pa.string()), ("mode", pa.string()), ("as_of", pa.date32()), ("config_digest", pa.string()),
     ("source_versions", pa.string()), ("table_versions", pa.string()), ("touched_persons", pa.int64()),
@@ -39,7 +44,7 @@ class BuildState:
 
 
 def config_digest(folder: Path = Path(__file__).parent) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"logic {LOGIC_VERSION}".encode())
     for name in CONFIG_FILES:
         digest.update((folder / name).read_bytes())
     return digest.hexdigest()

@@ -2,15 +2,19 @@
 recompute only the persons that the silver and quarantine changes since the last complete build
 touch, and replace their rows in the gold tables.
 
-Touched records: the rows of the layer files added or removed since the recorded versions
-(``citylake.lake`` ``read_spark_changes``), less the rows a rewrite kept as they were. Touched
-persons:
+Touched records: those with a version (a silver row or a quarantined one) in the layer files
+added or removed since the recorded versions (``citylake.lake`` ``read_spark_changes``), less the
+rows a rewrite kept as they were; ``state.person_record`` keeps every version, and the current one
+of each touched record is chosen again (citylake.jobs.source_records.current). Touched persons:
 
 - the old person of every touched record (its link in the last complete build) and the new one;
 - the persons the residue (records without a valid ID) linked to before or links to now, where
-  they differ: the whole residue is relinked, because the linker's candidates and name weights are
-  the linkage basis of *every* person (citylake.jobs.person.build.linkage_basis), which is kept in
-  ``state.person_basis`` and updated for the touched ID numbers only;
+  they differ. The linker's candidates and name weights come from the linkage basis of every
+  person (citylake.jobs.person.build.linkage_basis, kept in ``state.person_basis`` and updated for
+  the touched ID numbers only), so a residue record is relinked when its source record was
+  touched, when a party of it or one of its candidates (before or now) is a person whose basis row
+  was recomputed, or when the weight of its name changed (:func:`residue_to_relink`); every other
+  residue record keeps its link;
 - the persons whose activity crosses the 实有人口 window as the reference date moves.
 
 Everything else of a gold row is a function of that person's linked records (households and
@@ -34,13 +38,21 @@ from citylake.sources.registry import SourceSystem
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from citylake.jobs.person.build import StepLog
+    from citylake.jobs.person.linkage_settings import LinkageSettings
+
+#: A source record: the row the records of its roles come from.
+SOURCE_RECORD = ["system", "source_table", "record_key"]
+#: One version of a record: its silver row or one of its quarantined rows.
+VERSION = ["record_id", "layer", "batch_id"]
+
 
 @dataclass(frozen=True)
 class Increment:
     """What an incremental build replaces, table by table (keys -> rows)."""
 
     records: DataFrame  # the records after the changes (all)
-    changed: DataFrame  # the changed records, standardised
+    touched_versions: DataFrame  # every version of the touched records, ``current`` marking the one used
     touched_records: DataFrame  # record_id of every changed, new or gone record
     link_keys: DataFrame  # record_id of every link row to replace: touched records and the residue
     basis: DataFrame  # the recomputed linkage basis rows
@@ -54,7 +66,8 @@ class Increment:
 
 def changed_records(spark: SparkSession, lake, registry: Mapping[str, SourceSystem], since: Mapping[str, int],
                     now: Mapping[str, int]) -> tuple[DataFrame, DataFrame]:
-    """(changed or new records, standardised; record_id of every changed, new or gone record)."""
+    """(record versions added or changed, standardised; the versions gone — ``record_id``,
+    ``layer``, ``batch_id``)."""
     from functools import reduce
 
     from pyspark.sql import functions as F
@@ -62,7 +75,7 @@ def changed_records(spark: SparkSession, lake, registry: Mapping[str, SourceSyst
     def comparable(frame: DataFrame) -> DataFrame:
         return frame.withColumn("attributes", F.array_sort(F.map_entries("attributes")))
 
-    changed, touched = [], []
+    changed, gone = [], []
     for table, roles in layer_tables(person_roles(registry)).items():
         before, after = since.get(table), now.get(table)
         if before == after:
@@ -74,45 +87,109 @@ def changed_records(spark: SparkSession, lake, registry: Mapping[str, SourceSyst
             added, removed = lake.read_spark_changes(spark, table, before, after)
         for new, old in zip(role_frames(added, table, roles), role_frames(removed, table, roles), strict=True):
             kept_new, kept_old = comparable(new), comparable(old)
-            fresh = kept_new.exceptAll(kept_old)
-            changed.append(fresh.withColumn("attributes", F.map_from_entries("attributes")))
-            touched.append(fresh.select("record_id").unionByName(kept_old.exceptAll(kept_new).select("record_id")))
-    if not touched:
-        empty = spark.createDataFrame([], "record_id string")
-        return standardised(spark, []), empty
-    return standardised(spark, changed), reduce(lambda a, b: a.unionByName(b), touched).distinct()
+            changed.append(kept_new.exceptAll(kept_old).withColumn("attributes", F.map_from_entries("attributes")))
+            gone.append(kept_old.exceptAll(kept_new).select(*VERSION))
+    if not gone:
+        return standardised(spark, []), spark.createDataFrame([], "record_id string, layer string, batch_id string")
+    return standardised(spark, changed), reduce(lambda a, b: a.unionByName(b), gone).distinct()
+
+
+def current_after(old_versions: DataFrame, changed: DataFrame, gone: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(every version of the records the changes touch, ``current`` recomputed; their
+    ``record_id``): what replaces those records' rows of ``state.person_record``."""
+    from citylake.jobs.source_records import current
+
+    touched = changed.select("record_id").unionByName(gone.select("record_id")).distinct()
+    kept = (old_versions.join(touched, "record_id").drop("current")
+            .join(gone, VERSION, "left_anti"))
+    return current(kept.unionByName(changed)), touched
+
+
+def residue_to_relink(records: DataFrame, touched_sources: DataFrame, changed_persons: DataFrame,
+                      basis_before: DataFrame, basis_after: DataFrame, settings: LinkageSettings) -> DataFrame:
+    """The source records (``system``, ``source_table``, ``record_key``) whose residue records an
+    incremental build relinks: every one whose link may differ from the last complete build's.
+
+    A residue record's link is a function of its own keys, the golden addresses of the parties with
+    a valid ID in the same source record (its context), and, for each candidate, the candidate's
+    basis row and the weight of an equal name (citylake.jobs.person.linkage). So it can change only
+    if the record's source record was touched, a party of it is a ``changed_persons`` (a person
+    whose basis row was recomputed), one of those persons was or is its candidate, or the weight of
+    its name changed. Those are relinked, with the whole source record (its context); every other
+    residue record keeps its link."""
+    from pyspark.sql import functions as F
+
+    from citylake.jobs.person.linkage import (
+        candidate_pairs,
+        name_weights,
+        person_features,
+        person_keys,
+        record_features,
+    )
+
+    residue = record_features(records, person_features(basis_after, settings), settings).localCheckpoint()
+    parties = (records.where(F.col("id_number").isNotNull())
+               .join(changed_persons.select(F.col("person_id").alias("id_number")), "id_number")
+               .select(*SOURCE_RECORD))
+    # Both rows of a changed person, so that a record it was a candidate of and one it is now a
+    # candidate of are both found.
+    around = person_keys(basis_before.join(changed_persons, "person_id").unionByName(
+        basis_after.join(changed_persons, "person_id")))
+    candidates = candidate_pairs(residue, around, settings).select("record_id")
+    before, after = (name_weights(person_keys(b), settings) for b in (basis_before, basis_after))
+    reweighted = (before.withColumnRenamed("p_name_weight", "before").join(after, "p_name", "full")
+                  .where(~F.col("before").eqNullSafe(F.col("p_name_weight"))).select(F.col("p_name").alias("r_name")))
+    named = residue.join(reweighted, "r_name").select("record_id")
+    affected = residue.join(candidates.unionByName(named).distinct(), "record_id").select(*SOURCE_RECORD)
+    return touched_sources.unionByName(parties).unionByName(affected).distinct()
 
 
 def increment(spark: SparkSession, lake, registry: Mapping[str, SourceSystem], state: BuildState,
-              versions: Mapping[str, int], priority: Priority, as_of: date | None) -> Increment:
+              versions: Mapping[str, int], priority: Priority, as_of: date | None, steps: StepLog) -> Increment:
     """The touched records and persons and their recomputed frames (module doc)."""
     from pyspark.sql import functions as F
 
     from citylake.jobs.person.build import LINK, PERSON, as_of_date, linkage_basis, linked_records
     from citylake.jobs.person.life import ACTIVITY_DAYS
-    from citylake.jobs.person.linkage import link_residue
+    from citylake.jobs.person.linkage import RESULT_COLUMNS, link_residue
+    from citylake.jobs.person.linkage_settings import load_settings
 
+    settings = load_settings()
     base = state.table_versions
-    old_records = lake.read_spark(spark, RECORDS, base[RECORDS])
-    old_links = lake.read_spark(spark, LINK, base[LINK]).select("record_id", "person_id")
-    changed, touched = changed_records(spark, lake, registry, state.source_versions, versions)
-    changed, touched = changed.localCheckpoint(), touched.localCheckpoint()
+    old_versions = lake.read_spark(spark, RECORDS, base[RECORDS])
+    old_records = old_versions.where("current").drop("current")
+    old_links = lake.read_spark(spark, LINK, base[LINK])
+    added, gone = changed_records(spark, lake, registry, state.source_versions, versions)
+    touched_versions, touched = current_after(old_versions, added.localCheckpoint(), gone.localCheckpoint())
+    touched_versions, touched = touched_versions.localCheckpoint(), touched.localCheckpoint()
+    changed = touched_versions.where("current").drop("current")
     records = old_records.join(touched, "record_id", "left_anti").unionByName(changed).localCheckpoint()
+    steps.done("changed records read")
     as_of = as_of or as_of_date(records)
 
     keyed = F.col("id_number").isNotNull()
-    basis_keys = (old_records.join(touched, "record_id").where(keyed).select(F.col("id_number").alias("person_id"))
+    touched_before = old_records.join(touched, "record_id")
+    basis_keys = (touched_before.where(keyed).select(F.col("id_number").alias("person_id"))
                   .unionByName(changed.where(keyed).select(F.col("id_number").alias("person_id")))
                   .distinct().localCheckpoint())
     basis_rows = linkage_basis(records.join(basis_keys.withColumnRenamed("person_id", "id_number"), "id_number"),
                                priority).localCheckpoint()
-    basis = (lake.read_spark(spark, BASIS, base[BASIS]).join(basis_keys, "person_id", "left_anti")
-             .unionByName(basis_rows))
-    residue_links = link_residue(records, basis).localCheckpoint()
+    basis_before = lake.read_spark(spark, BASIS, base[BASIS])
+    basis = basis_before.join(basis_keys, "person_id", "left_anti").unionByName(basis_rows).localCheckpoint()
+    steps.done(f"linkage basis of {basis_keys.count()} persons recomputed")
 
-    old_residue = old_records.where(~keyed).select("record_id").join(old_links, "record_id")
-    new_links = residue_links.select("record_id", F.col("person_id").alias("new_person_id"))
-    moved = (old_residue.join(new_links, "record_id", "full")
+    touched_sources = touched_before.select(*SOURCE_RECORD).unionByName(changed.select(*SOURCE_RECORD))
+    relink = residue_to_relink(records, touched_sources, basis_keys, basis_before, basis, settings).localCheckpoint()
+    steps.done(f"{relink.count()} source records to relink found")
+    relinked = link_residue(records.join(relink, SOURCE_RECORD), basis, settings).localCheckpoint()
+    steps.done(f"residue relinked ({relinked.count()} records)")
+    link_keys = touched.unionByName(relinked.select("record_id")).distinct().localCheckpoint()
+    residue_before = old_links.where(~F.col("link_method").eqNullSafe("id_number")).select(*RESULT_COLUMNS)
+    residue_links = (residue_before.join(link_keys, "record_id", "left_anti").unionByName(relinked)
+                     .localCheckpoint())
+
+    moved = (residue_before.join(link_keys, "record_id").select("record_id", "person_id")
+             .join(relinked.select("record_id", F.col("person_id").alias("new_person_id")), "record_id", "full")
              .where(~F.col("person_id").eqNullSafe(F.col("new_person_id"))))
     touched_new = linked_records(records.join(touched, "record_id"), residue_links).select("person_id")
     # 实有人口 counts activity within ACTIVITY_DAYS of the reference date: moving the date moves
@@ -127,11 +204,9 @@ def increment(spark: SparkSession, lake, registry: Mapping[str, SourceSystem], s
                .unionByName(moved.select(F.col("new_person_id").alias("person_id")))
                .unionByName(window)
                .where(F.col("person_id").isNotNull()).distinct().localCheckpoint())
-    residue_ids = records.where(~keyed).select("record_id")
-    link_keys = (touched.unionByName(old_residue.select("record_id")).unionByName(residue_ids)
-                 .distinct().localCheckpoint())
+    steps.done("touched persons found")
     return Increment(
-        records=records, changed=changed, touched_records=touched, link_keys=link_keys, basis=basis_rows,
+        records=records, touched_versions=touched_versions, touched_records=touched, link_keys=link_keys, basis=basis_rows,
         basis_keys=basis_keys, touched_persons=persons,
         linked=linked_records(records, residue_links).join(persons, "person_id"),
         link_source=records.join(link_keys, "record_id"), residue_links=residue_links, as_of=as_of)

@@ -11,7 +11,9 @@ linkage is for, and a bad phone number must not drop a person.
 
 The contract with :mod:`citylake.jobs.person.linkage` — the frame :func:`person_records` returns:
 
-``record_id``      ``<system>.<TABLE>:<record key>#<role>``, unique
+``record_id``      ``<system>.<TABLE>:<record key>#<role>``; a record's silver row and its
+                   quarantined versions share it, and the builds keep one, the current
+                   (citylake.jobs.source_records.current)
 ``system``, ``source_table`` (``<system>.<TABLE>``), ``record_key``, ``role``
 ``layer``          ``silver`` or ``quarantine``
 ``batch_id``       the gate batch that put the row in its layer (``_batch_id``)
