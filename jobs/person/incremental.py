@@ -54,7 +54,7 @@ class Increment:
     records: DataFrame  # the records after the changes (all)
     touched_versions: DataFrame  # every version of the touched records, ``current`` marking the one used
     touched_records: DataFrame  # record_id of every changed, new or gone record
-    link_keys: DataFrame  # record_id of every link row to replace: touched records and the residue
+    link_keys: DataFrame  # record_id of every link row to replace: the touched and the relinked records
     basis: DataFrame  # the recomputed linkage basis rows
     basis_keys: DataFrame  # person_id of the basis rows to replace
     touched_persons: DataFrame  # person_id
