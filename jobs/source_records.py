@@ -43,11 +43,11 @@ def provenance(role: Role, layer: str) -> list[Column]:
             F.col("_batch_id").alias("batch_id")]
 
 
-def updated_at(role: Role) -> Column:
+def updated_at(table: SourceTable) -> Column:
     """The record's update time (its table's update column), null for a table without one."""
     from pyspark.sql import functions as F
 
-    column = role.table.update_column
+    column = table.update_column
     return (F.col(column) if column else F.lit(None)).try_cast("timestamp").alias("updated_at")
 
 

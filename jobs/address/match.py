@@ -173,8 +173,11 @@ def source_tables(registry: Mapping[str, SourceSystem]) -> list[str]:
 
 
 def address_records(spark: SparkSession, lake, settings: MatchingSettings) -> DataFrame:
-    """Every record of the sources' address columns (silver and quarantine) with its text."""
+    """Every record of the sources' address columns with its text: the current version of each
+    (citylake.jobs.source_records.current), from silver or quarantine."""
     from pyspark.sql import functions as F
+
+    from citylake.jobs import source_records
 
     frames = []
     for source in settings.sources:
@@ -184,16 +187,19 @@ def address_records(spark: SparkSession, lake, settings: MatchingSettings) -> Da
             if not lake.exists(f"{layer}.{name}"):
                 continue
             frame = lake.read_spark(spark, f"{layer}.{name}")
-            frames.append(frame.where(F.col(source.column).isNotNull()).select(
+            frames.append(frame.select(
                 F.concat(F.lit(f"{source.source_table}:"), F.col(key).cast("string"),
                          F.lit(f"#{source.role}")).alias("record_id"),
                 F.lit(source.system.code).alias("system"), F.lit(source.source_table).alias("source_table"),
                 F.col(key).cast("string").alias("record_key"), F.lit(source.column).alias("column"),
                 F.lit(source.role).alias("role"), F.lit(layer).alias("layer"), F.col("_batch_id").alias("batch_id"),
-                F.col(source.column).cast("string").alias("text")))
+                F.col(source.column).cast("string").alias("text"), source_records.updated_at(source.table)))
     if not frames:
         return spark.createDataFrame([], ", ".join(f"{c} string" for c in RECORD_COLUMNS))
-    return reduce(lambda a, b: a.unionByName(b), frames)
+    # The current version first, then whether it has an address: an address emptied in silver must
+    # not fall back to the old quarantined one.
+    versions = source_records.current(reduce(lambda a, b: a.unionByName(b), frames))
+    return versions.where(F.col("current") & F.col("text").isNotNull()).select(*RECORD_COLUMNS)
 
 
 RECORD_COLUMNS = ("record_id", "system", "source_table", "record_key", "column", "role", "layer", "batch_id", "text")

@@ -7,7 +7,8 @@ an enterprise registration (市场监管), a tax return (税务), an employee's 
 organisation holding a property (不动产权利人). A party is an organisation when its document type is
 one of ``organisation_documents`` in ``jobs/enterprise/attributes.yaml`` (or, without a document type,
 when its number is no valid GB 11643 ID number). Quarantined rows take part with their values as
-written: a mistyped USCC is what linkage is for.
+written: a mistyped USCC is what linkage is for. A record corrected at its source has its old
+version still in quarantine: only its current version (citylake.jobs.source_records.current) counts.
 
 The frame :func:`enterprise_records` returns (the contract with citylake.jobs.enterprise.linkage):
 
@@ -253,11 +254,9 @@ def _role_frame(frame: DataFrame, role: EnterpriseRole, layer: str) -> DataFrame
         column = role.columns.get(name) or (role.attributes.get(name) if name == "document_type" else None)
         return F.col(column).cast("string") if column else F.lit(None).cast("string")
 
-    out = frame.select(
+    return frame.select(
         *source_records.provenance(role, layer), *[text(n).alias(f"raw_{n}") for n in _RAW],
-        F.lit(role.party).alias("party"), source_records.updated_at(role), source_records.attributes(role))
-    # A record without any enterprise value (a resident's insurance has no employer) bears none.
-    return out.where(F.col("raw_uscc").isNotNull() | F.col("raw_name").isNotNull())
+        F.lit(role.party).alias("party"), source_records.updated_at(role.table), source_records.attributes(role))
 
 
 def records_schema() -> str:
@@ -280,6 +279,8 @@ def enterprise_records(spark: SparkSession, lake, registry: Mapping[str, SourceS
                        path: Path = ATTRIBUTES_FILE, versions: Mapping[str, int] | None = None) -> DataFrame:
     """The enterprise-bearing records (see the module doc) of the lake's silver and quarantine tables,
     read at ``versions`` (default: the current ones)."""
+    from pyspark.sql import functions as F
+
     attributes = load_attributes(registry, path)
     raw = []
     for table, roles in layer_tables(enterprise_roles(registry, attributes)).items():
@@ -291,5 +292,10 @@ def enterprise_records(spark: SparkSession, lake, registry: Mapping[str, SourceS
         raw.extend(_role_frame(frame, role, table.partition(".")[0]) for role in roles)
     if not raw:
         return spark.createDataFrame([], records_schema())
-    union = reduce(lambda a, b: a.unionByName(b), raw)
+    # The current version first, then whether it bears an enterprise: a record whose employer was
+    # removed in silver must not fall back to its old quarantined version. A record without any
+    # enterprise value (a resident's insurance has no employer) bears none.
+    union = (source_records.current(reduce(lambda a, b: a.unionByName(b), raw))
+             .where(F.col("current") & (F.col("raw_uscc").isNotNull() | F.col("raw_name").isNotNull()))
+             .drop("current"))
     return _standardise(union.coalesce(max(1, spark.sparkContext.defaultParallelism)), attributes.organisation_documents)

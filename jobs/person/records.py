@@ -229,7 +229,7 @@ def _role_frame(frame: DataFrame, role: PersonRole, layer: str) -> DataFrame:
     out = frame.select(
         *source_records.provenance(role, layer), *[text(n).alias(f"raw_{n}") for n in _RAW],
         F.lit(layer == "silver" and not role.party).alias("trusted"), F.lit(role.party).alias("party"),
-        source_records.updated_at(role), source_records.attributes(role))
+        source_records.updated_at(role.table), source_records.attributes(role))
     # A role left empty on the record (a birth certificate without a father) is no person.
     return out.where(F.col("raw_id_number").isNotNull() | F.col("raw_name").isNotNull())
 
