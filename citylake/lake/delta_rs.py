@@ -659,12 +659,17 @@ class DeltaRsLake:
         return version
 
     def read_spark_changes(
-        self, spark: SparkSession, table: TableRef, since_version: int | None, version: int | None = None
+        self, spark: SparkSession, table: TableRef, since_version: int | None, version: int | None = None,
+        identity: Sequence[str] | None = None,
     ) -> tuple[DataFrame, DataFrame]:
         """(rows added, rows removed) between ``since_version`` (None: the table did not exist)
         and ``version`` (default: the latest), by data file: the rows of the files that ``version``
         has and ``since_version`` had not, and the reverse. A commit that rewrites a file lists its
-        unchanged rows on both sides; remove them with ``exceptAll`` where it matters.
+        unchanged rows on both sides. ``identity``: columns that identify a row's version (a key
+        and the batch that wrote it): a row whose identity is on both sides is left out of both.
+        With it, the files are compared and filtered in Arrow, batch by batch, and the frames hold
+        the differing rows only (on the driver: meant for a day's changes, not for a reload);
+        without it, remove the unchanged rows with ``exceptAll`` where it matters.
         """
         name = TableName.parse(table)
         uri = self.table_uri(name)
@@ -679,7 +684,22 @@ class DeltaRsLake:
             return added, spark.createDataFrame([], added.schema)
         removed = spark_files.read_table_files(spark, then, uri, paths=then_files - now_files,
                                                storage_options=self.storage_options)
-        return added, removed
+        if not identity:
+            return added, removed
+        files = [self._files_of(name, delta, paths)
+                 for delta, paths in ((now, now_files - then_files), (then, then_files - now_files))]
+        ids = [_identities(part.to_table(columns=list(identity)), identity) for part in files]
+        return tuple(
+            spark.createDataFrame(_rows_with(part, _anti(mine, other), identity).select(frame.columns),
+                                  schema=frame.schema)
+            for part, mine, other, frame in ((files[0], ids[0], ids[1], added), (files[1], ids[1], ids[0], removed)))
+
+    def _files_of(self, name: TableName, delta: DeltaTable, paths: set[str]) -> ds.Dataset:
+        """The pyarrow dataset of the data files ``paths`` (relative to the table) of ``delta``."""
+        dataset = self._dataset_of(name, delta)
+        fragments = [f for f in dataset.get_fragments()
+                     if f.path in paths or any(f.path.endswith("/" + p) for p in paths)]
+        return ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
 
     def replace_spark(
         self,
@@ -851,3 +871,36 @@ class DeltaRsLake:
             partition_filters=filters,
             commit_properties=properties,
         )
+
+
+
+#: An identity value that stands for null in :meth:`DeltaRsLake.read_spark_changes`' comparison.
+_NULL_IDENTITY = "\x00"
+
+
+def _identities(rows: pa.Table, identity: Sequence[str]) -> pa.Table:
+    """The ``identity`` columns of ``rows`` as text, nulls as :data:`_NULL_IDENTITY` (a null
+    equals a null), named ``_identity_<i>``."""
+    return pa.table({f"_identity_{i}": pc.fill_null(pc.cast(rows[c], pa.string()), _NULL_IDENTITY)
+                     for i, c in enumerate(identity)})
+
+
+def _anti(rows: pa.Table, other: pa.Table) -> pa.Table:
+    """The distinct rows of ``rows`` that are not in ``other`` (same columns)."""
+    keys = rows.column_names
+    return rows.group_by(keys).aggregate([]).join(other.group_by(keys).aggregate([]), keys=keys,
+                                                  join_type="left anti")
+
+
+def _rows_with(files: ds.Dataset, wanted: pa.Table, identity: Sequence[str]) -> pa.Table:
+    """The rows of ``files`` whose identity (:func:`_identities`) is one of ``wanted``, read batch
+    by batch so that memory holds one batch and the rows kept."""
+    kept = []
+    if wanted.num_rows:
+        for batch in files.to_batches():
+            rows = pa.Table.from_batches([batch])
+            probe = _identities(rows, identity).append_column("_row", pa.array(range(rows.num_rows), pa.int64()))
+            matched = probe.join(wanted, keys=wanted.column_names, join_type="left semi")
+            if matched.num_rows:
+                kept.append(rows.take(matched["_row"]))
+    return pa.concat_tables(kept) if kept else files.schema.empty_table()

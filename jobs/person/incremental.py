@@ -67,13 +67,12 @@ class Increment:
 def changed_records(spark: SparkSession, lake, registry: Mapping[str, SourceSystem], since: Mapping[str, int],
                     now: Mapping[str, int]) -> tuple[DataFrame, DataFrame]:
     """(record versions added or changed, standardised; the versions gone — ``record_id``,
-    ``layer``, ``batch_id``)."""
+    ``layer``, ``batch_id``).
+
+    A version is a row's key and the batch that wrote it (``_batch_id``): a merge that rewrites a
+    file lists the rows it kept on both sides, with the same key and batch, and they are dropped
+    by comparing those two columns only, before any row is standardised."""
     from functools import reduce
-
-    from pyspark.sql import functions as F
-
-    def comparable(frame: DataFrame) -> DataFrame:
-        return frame.withColumn("attributes", F.array_sort(F.map_entries("attributes")))
 
     changed, gone = [], []
     for table, roles in layer_tables(person_roles(registry)).items():
@@ -84,11 +83,10 @@ def changed_records(spark: SparkSession, lake, registry: Mapping[str, SourceSyst
             removed = lake.read_spark(spark, table, before)
             added = spark.createDataFrame([], removed.schema)
         else:
-            added, removed = lake.read_spark_changes(spark, table, before, after)
-        for new, old in zip(role_frames(added, table, roles), role_frames(removed, table, roles), strict=True):
-            kept_new, kept_old = comparable(new), comparable(old)
-            changed.append(kept_new.exceptAll(kept_old).withColumn("attributes", F.map_from_entries("attributes")))
-            gone.append(kept_old.exceptAll(kept_new).select(*VERSION))
+            identity = [*roles[0].table.primary_key, "_batch_id"]
+            added, removed = lake.read_spark_changes(spark, table, before, after, identity=identity)
+        changed.extend(role_frames(added, table, roles))
+        gone.extend(frame.select(*VERSION) for frame in role_frames(removed, table, roles))
     if not gone:
         return standardised(spark, []), spark.createDataFrame([], "record_id string, layer string, batch_id string")
     return standardised(spark, changed), reduce(lambda a, b: a.unionByName(b), gone).distinct()
@@ -105,8 +103,8 @@ def current_after(old_versions: DataFrame, changed: DataFrame, gone: DataFrame) 
     return current(kept.unionByName(changed)), touched
 
 
-def residue_to_relink(records: DataFrame, touched_sources: DataFrame, changed_persons: DataFrame,
-                      basis_before: DataFrame, basis_after: DataFrame, settings: LinkageSettings) -> DataFrame:
+def residue_to_relink(records: DataFrame, residue: DataFrame, touched_sources: DataFrame, changed_persons: DataFrame,
+                      basis_before: DataFrame, people: DataFrame, settings: LinkageSettings) -> DataFrame:
     """The source records (``system``, ``source_table``, ``record_key``) whose residue records an
     incremental build relinks: every one whose link may differ from the last complete build's.
 
@@ -116,27 +114,37 @@ def residue_to_relink(records: DataFrame, touched_sources: DataFrame, changed_pe
     if the record's source record was touched, a party of it is a ``changed_persons`` (a person
     whose basis row was recomputed), one of those persons was or is its candidate, or the weight of
     its name changed. Those are relinked, with the whole source record (its context); every other
-    residue record keeps its link."""
+    residue record keeps its link.
+
+    ``people``: the person features (citylake.jobs.person.linkage.person_features) of the basis
+    after the changes, which differs from ``basis_before`` in the rows of ``changed_persons`` only:
+    the name counts before are those after, less the changed persons' names now, plus theirs then.
+    ``residue``: the record features (citylake.jobs.person.linkage.record_features) of ``records``
+    against ``people``."""
     from pyspark.sql import functions as F
 
     from citylake.jobs.person.linkage import (
         candidate_pairs,
-        name_weights,
-        person_features,
+        name_counts,
         person_keys,
-        record_features,
+        weights_of_counts,
     )
 
-    residue = record_features(records, person_features(basis_after, settings), settings).localCheckpoint()
     parties = (records.where(F.col("id_number").isNotNull())
                .join(changed_persons.select(F.col("person_id").alias("id_number")), "id_number")
                .select(*SOURCE_RECORD))
+    then = person_keys(basis_before.join(changed_persons, "person_id")).localCheckpoint()
+    now = people.join(changed_persons, "person_id").select(*then.columns).localCheckpoint()
     # Both rows of a changed person, so that a record it was a candidate of and one it is now a
     # candidate of are both found.
-    around = person_keys(basis_before.join(changed_persons, "person_id").unionByName(
-        basis_after.join(changed_persons, "person_id")))
-    candidates = candidate_pairs(residue, around, settings).select("record_id")
-    before, after = (name_weights(person_keys(b), settings) for b in (basis_before, basis_after))
+    candidates = candidate_pairs(residue, then.unionByName(now), settings).select("record_id")
+    counts_after = name_counts(people)
+    shift = (name_counts(then).unionByName(name_counts(now).withColumn("n", -F.col("n")))
+             .groupBy("p_name").agg(F.sum("n").alias("shift")))
+    counts_before = (counts_after.join(shift, "p_name", "full")
+                     .select("p_name", (F.coalesce("n", F.lit(0)) + F.coalesce("shift", F.lit(0))).alias("n"))
+                     .where(F.col("n") > 0))
+    before, after = (weights_of_counts(c, settings) for c in (counts_before, counts_after))
     reweighted = (before.withColumnRenamed("p_name_weight", "before").join(after, "p_name", "full")
                   .where(~F.col("before").eqNullSafe(F.col("p_name_weight"))).select(F.col("p_name").alias("r_name")))
     named = residue.join(reweighted, "r_name").select("record_id")
@@ -151,7 +159,7 @@ def increment(spark: SparkSession, lake, registry: Mapping[str, SourceSystem], s
 
     from citylake.jobs.person.build import LINK, PERSON, as_of_date, linkage_basis, linked_records
     from citylake.jobs.person.life import ACTIVITY_DAYS
-    from citylake.jobs.person.linkage import RESULT_COLUMNS, link_residue
+    from citylake.jobs.person.linkage import RESULT_COLUMNS, link_features, person_features, record_features
     from citylake.jobs.person.linkage_settings import load_settings
 
     settings = load_settings()
@@ -178,10 +186,15 @@ def increment(spark: SparkSession, lake, registry: Mapping[str, SourceSystem], s
     basis = basis_before.join(basis_keys, "person_id", "left_anti").unionByName(basis_rows).localCheckpoint()
     steps.done(f"linkage basis of {basis_keys.count()} persons recomputed")
 
+    # The features of the basis and of the residue serve both to find the records to relink and to
+    # relink them (a source record is relinked whole, so its records' contexts are the same).
+    people = person_features(basis, settings).localCheckpoint()
+    residue = record_features(records, people, settings).localCheckpoint()
     touched_sources = touched_before.select(*SOURCE_RECORD).unionByName(changed.select(*SOURCE_RECORD))
-    relink = residue_to_relink(records, touched_sources, basis_keys, basis_before, basis, settings).localCheckpoint()
+    relink = residue_to_relink(records, residue, touched_sources, basis_keys, basis_before, people,
+                               settings).localCheckpoint()
     steps.done(f"{relink.count()} source records to relink found")
-    relinked = link_residue(records.join(relink, SOURCE_RECORD), basis, settings).localCheckpoint()
+    relinked = link_features(residue.join(relink, SOURCE_RECORD, "left_semi"), people, settings).localCheckpoint()
     steps.done(f"residue relinked ({relinked.count()} records)")
     link_keys = touched.unionByName(relinked.select("record_id")).distinct().localCheckpoint()
     residue_before = old_links.where(~F.col("link_method").eqNullSafe("id_number")).select(*RESULT_COLUMNS)

@@ -73,7 +73,13 @@ def link_residue(records: DataFrame, persons: DataFrame, settings: LinkageSettin
     # (the traditional -> simplified map above all) and the scoring outgrow the JVM's 64 KB method
     # limit, and Spark falls back to interpreting them (100k persons: 57 s fused, 14 s so).
     people = person_features(persons, settings).localCheckpoint()
-    residue = record_features(records, people, settings).localCheckpoint()
+    return link_features(record_features(records, people, settings).localCheckpoint(), people, settings)
+
+
+def link_features(residue: DataFrame, people: DataFrame, settings: LinkageSettings) -> DataFrame:
+    """:func:`link_residue` of residue records and golden persons whose features
+    (:func:`record_features`, :func:`person_features`) are computed already: an incremental build
+    computes them once, to find the records to relink and to relink them."""
     candidates = candidate_pairs(residue, people, settings).localCheckpoint()
     scored = score_pairs(candidates, residue, people, settings)
     return decide(residue, scored, settings)
@@ -96,20 +102,28 @@ def person_keys(persons: DataFrame) -> DataFrame:
 
 def name_weights(keyed: DataFrame, settings: LinkageSettings) -> DataFrame:
     """``p_name``, ``p_name_weight``: the weight of an equal name, from its share of the golden
-    persons (:func:`person_keys`).
+    persons (:func:`person_keys`)."""
+    return weights_of_counts(name_counts(keyed), settings)
+
+
+def name_counts(keyed: DataFrame) -> DataFrame:
+    """``p_name``, ``n``: how many golden persons (:func:`person_keys`) bear each name."""
+    return keyed.where(F.col("p_name").isNotNull()).groupBy("p_name").agg(F.count(F.lit(1)).alias("n"))
+
+
+def weights_of_counts(counts: DataFrame, settings: LinkageSettings) -> DataFrame:
+    """``p_name``, ``p_name_weight`` of :func:`name_counts` (the weight of an equal name).
 
     Rounded to the tenth of a bit the reasons show: a day's new persons shift every share a little,
     and unrounded every weight — so every residue record's score — would move with them; rounded,
     only the names whose weight really changed do, and an incremental build relinks only the
     records that bear them (citylake.jobs.person.incremental)."""
     w = settings.weights["name"]
-    named = keyed.where(F.col("p_name").isNotNull())
-    total = F.broadcast(named.agg(F.count(F.lit(1)).alias("total")))
+    total = F.broadcast(counts.agg(F.sum("n").alias("total")))
     frequency = F.col("n") / F.col("total")
     weight = F.log2(F.lit(w["m"]) / F.greatest(frequency, F.lit(w["frequency_floor"])))
     clipped = F.least(F.greatest(F.round(weight, 1), F.lit(w["equal_min"])), F.lit(w["equal_max"]))
-    return (named.groupBy("p_name").agg(F.count(F.lit(1)).alias("n")).crossJoin(total)
-            .select("p_name", clipped.alias("p_name_weight")))
+    return counts.crossJoin(total).select("p_name", clipped.alias("p_name_weight"))
 
 
 def record_features(records: DataFrame, people: DataFrame, settings: LinkageSettings) -> DataFrame:

@@ -172,6 +172,10 @@ def test_spark_reads_and_writes_the_s3_lake_without_hadoop_jars(s3, s3_env, spar
     assert merged.where("id = 'p1'").first()["n"] == 7
     added, removed = lake.read_spark_changes(spark, "gold.s3_parts", before)
     assert {r["id"] for r in added.collect()} == {"p1", "p4"} and {r["id"] for r in removed.collect()} == {"p1"}
+    # By identity (compared in Arrow, files found by their S3 paths): the same rows, values and types.
+    by_id, gone = lake.read_spark_changes(spark, "gold.s3_parts", before, identity=["id", "n"])
+    assertDataFrameEqual(by_id, added)
+    assertDataFrameEqual(gone, removed)
 
     keys = spark.createDataFrame([("p1",), ("p3",)], "id string")
     lake.replace_spark(changed.where("false"), "gold.s3_plain", ["id"], keys)

@@ -10,6 +10,7 @@ from datetime import date
 from pyspark.sql import functions as F
 
 from citylake.jobs.person.incremental import SOURCE_RECORD, residue_to_relink
+from citylake.jobs.person.linkage import person_features, record_features
 from citylake.jobs.person.linkage_settings import load_settings
 from citylake.jobs.person.records import RECORD_COLUMNS, records_schema
 from tests.jobs.test_linkage import record, substituted, valid
@@ -60,8 +61,10 @@ def test_relinked_are_the_records_whose_link_can_change(spark):
     records = spark.createDataFrame([tuple(r[c] for c in RECORD_COLUMNS) for r in rows], records_schema())
     touched_sources = spark.createDataFrame([("renshe", "renshe.AC02", "S7")], SOURCE_RECORD)
     changed = spark.createDataFrame([(p,) for p in (A, B, C, D, G)], "person_id string")
-    relink = residue_to_relink(records, touched_sources, changed, spark.createDataFrame(before, BASIS),
-                               spark.createDataFrame(after, BASIS), _settings())
+    settings = _settings()
+    people = person_features(spark.createDataFrame(after, BASIS), settings)
+    relink = residue_to_relink(records, record_features(records, people, settings), touched_sources, changed,
+                               spark.createDataFrame(before, BASIS), people, settings)
     assert sorted(r.record_key for r in relink.where(F.col("system") == "renshe").collect()) == [
         "S1", "S2", "S3", "S4", "S6", "S7"]
     assert relink.count() == 6

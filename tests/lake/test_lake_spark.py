@@ -293,3 +293,32 @@ def test_a_local_session_starts_with_the_driver_memory_of_spark_defaults_conf(tm
     setting, heap_mib = out.stdout.split()
     # The JVM's heap is the file's, not LOCAL_SPARK_CONF's 1g.
     assert setting == "1536m" and int(heap_mib) > 1024, out.stdout
+
+
+def _batch(rows: pa.Table, batch_id: str) -> pa.Table:
+    return rows.append_column("_batch_id", pa.array([batch_id] * rows.num_rows))
+
+
+def test_read_spark_changes_by_identity_keeps_only_the_rows_that_changed(spark, lake):
+    lake.write_arrow("silver.person", _batch(people(range(10)), "b1"), partition_by=["district"])
+    # The merge rewrites 市中区 (the even ids): 0, 6 and 8 are kept as they were.
+    lake.merge_arrow("silver.person", _batch(people([2, 4, 20], district="市中区", suffix="改"), "b2"),
+                     keys=["person_id"])
+    added, removed = lake.read_spark_changes(spark, "silver.person", 0)
+    assert sorted(r["person_id"] for r in added.collect()) == [0, 2, 4, 6, 8, 20]
+
+    added, removed = lake.read_spark_changes(spark, "silver.person", 0, identity=["person_id", "_batch_id"])
+    now, then = lake.read_spark(spark, "silver.person"), lake.read_spark(spark, "silver.person", 0)
+    assert added.schema == now.schema
+    assertDataFrameEqual(added, now.where(F.col("person_id").isin(2, 4, 20)))
+    assertDataFrameEqual(removed, then.where(F.col("person_id").isin(2, 4)))
+
+
+def test_read_spark_changes_by_identity_takes_null_keys_as_equal(spark, lake):
+    rows = pa.table({"id": pa.array([None, 1], pa.int64()), "v": ["a", "b"], "_batch_id": ["b1", "b1"]})
+    lake.write_arrow("quarantine.parts", rows)
+    more = pa.table({"id": pa.array([2], pa.int64()), "v": ["c"], "_batch_id": ["b2"]})
+    lake.write_arrow("quarantine.parts", pa.concat_tables([rows, more]), mode="overwrite")
+    added, removed = lake.read_spark_changes(spark, "quarantine.parts", 0, identity=["id", "_batch_id"])
+    assert [r.asDict() for r in added.collect()] == [{"id": 2, "v": "c", "_batch_id": "b2"}]
+    assert removed.count() == 0
