@@ -138,9 +138,11 @@ def record_features(records: DataFrame, people: DataFrame, settings: LinkageSett
         address_key(F.col("address")).alias("r_address"), id_key(F.col("id_number_raw")).alias("r_id"))
     residue = residue.withColumn("r_district", district_of(F.col("r_address")))
 
-    # Where the other parties of the same source record live: persons keyed by a valid ID.
+    # Where the other parties of the same source record live: persons keyed by a valid ID. Only the
+    # source records with a residue record are looked at (a few percent of them).
     record = ["system", "source_table", "record_key"]
     context = (records.where(F.col("id_number").isNotNull())
+               .join(F.broadcast(residue.select(*record).distinct()), record, "left_semi")
                .select(*record, "role", F.col("id_number").alias("person_id"))
                .join(people.select("person_id", "p_address").where(F.col("p_address").isNotNull()), "person_id")
                .groupBy(*record)
