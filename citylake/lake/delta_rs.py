@@ -689,6 +689,7 @@ class DeltaRsLake:
         files = [self._files_of(name, delta, paths)
                  for delta, paths in ((now, now_files - then_files), (then, then_files - now_files))]
         ids = [_identities(part.to_table(columns=list(identity)), identity) for part in files]
+        ids = [i.group_by(i.column_names).aggregate([]) for i in ids]
         return tuple(
             spark.createDataFrame(_rows_with(part, _anti(mine, other), identity).select(frame.columns),
                                   schema=frame.schema)
@@ -873,7 +874,6 @@ class DeltaRsLake:
         )
 
 
-
 #: An identity value that stands for null in :meth:`DeltaRsLake.read_spark_changes`' comparison.
 _NULL_IDENTITY = "\x00"
 
@@ -886,10 +886,8 @@ def _identities(rows: pa.Table, identity: Sequence[str]) -> pa.Table:
 
 
 def _anti(rows: pa.Table, other: pa.Table) -> pa.Table:
-    """The distinct rows of ``rows`` that are not in ``other`` (same columns)."""
-    keys = rows.column_names
-    return rows.group_by(keys).aggregate([]).join(other.group_by(keys).aggregate([]), keys=keys,
-                                                  join_type="left anti")
+    """The rows of ``rows`` that are not in ``other`` (same columns)."""
+    return rows.join(other, keys=rows.column_names, join_type="left anti")
 
 
 def _rows_with(files: ds.Dataset, wanted: pa.Table, identity: Sequence[str]) -> pa.Table:
